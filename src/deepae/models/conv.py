@@ -1,0 +1,169 @@
+"""Convolutional autoencoders for 2-D images (grayscale or RGB) and the convolutional VAE."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import register
+from .base import BaseAutoEncoder, ModelConfig
+from .dense import VariationalMixin
+from .layers import (
+    GaussianHead,
+    activation,
+    check_activation,
+    check_output_activation,
+    check_positive_ints,
+    init_weights,
+)
+
+
+@dataclass
+class ConvConfig(ModelConfig):
+    """A convolutional autoencoder on ``(C, H, W)`` images.
+
+    Each encoder level halves H and W: ``downsample="pool"`` is conv + 2x2 max-pool (decoder:
+    conv + nearest upsampling, as in the Keras tutorial), ``"stride"`` a stride-2 conv (decoder:
+    stride-2 transposed conv). H and W must be divisible by ``2 ** len(channels)``.
+    ``code_size=None`` keeps the last feature map as the code; an integer adds a dense bottleneck.
+    """
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    channels: tuple[int, ...] = (32, 32)
+    decoder_channels: tuple[int, ...] | None = None
+    kernel_size: int = 3
+    code_size: int | None = None
+    activation: str = "relu"
+    code_activation: str = "relu"
+    output_activation: str = "sigmoid"
+    downsample: str = "pool"
+    batch_norm: bool = False
+    init: str = "xavier"
+
+    def validate(self) -> None:
+        self.input_shape = check_positive_ints("input_shape", self.input_shape, allow_empty=False)
+        if len(self.input_shape) != 3:
+            raise ConfigError(f"input_shape={list(self.input_shape)}; a conv model expects (channels, height, width)")
+        self.channels = check_positive_ints("channels", self.channels, allow_empty=False)
+        if self.decoder_channels is not None:
+            self.decoder_channels = check_positive_ints("decoder_channels", self.decoder_channels)
+            if len(self.decoder_channels) != len(self.channels):
+                raise ConfigError(
+                    f"decoder_channels={list(self.decoder_channels)} must have as many levels as channels={list(self.channels)}"
+                )
+        factor = 2 ** len(self.channels)
+        _, h, w = self.input_shape
+        if h % factor or w % factor:
+            raise ConfigError(
+                f"input_shape={list(self.input_shape)}: height and width must be divisible by {factor} "
+                f"(2 ** {len(self.channels)} downsampling levels)"
+            )
+        if self.kernel_size not in (1, 3, 5, 7):
+            raise ConfigError(f"kernel_size={self.kernel_size!r}; expected an odd size 1, 3, 5 or 7")
+        if self.code_size is not None and (not isinstance(self.code_size, int) or self.code_size <= 0):
+            raise ConfigError(f"code_size={self.code_size!r}; expected a positive integer or None")
+        check_activation("activation", self.activation)
+        check_activation("code_activation", self.code_activation)
+        check_output_activation(self.output_activation)
+        if self.downsample not in ("pool", "stride"):
+            raise ConfigError(f"downsample={self.downsample!r}; expected 'pool' or 'stride'")
+        if self.init not in ("xavier", "default"):
+            raise ConfigError(f"init={self.init!r}; expected 'xavier' or 'default'")
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """Shape of the last encoder feature map."""
+        factor = 2 ** len(self.channels)
+        return self.channels[-1], self.input_shape[1] // factor, self.input_shape[2] // factor
+
+
+def _down(c_in: int, c_out: int, cfg: ConvConfig) -> nn.Sequential:
+    k, p = cfg.kernel_size, cfg.kernel_size // 2
+    if cfg.downsample == "stride":
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride=2, padding=p)]
+    else:
+        layers = [nn.Conv2d(c_in, c_out, k, padding=p)]
+    if cfg.batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(activation(cfg.activation))
+    if cfg.downsample == "pool":
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def _up(c_in: int, c_out: int, cfg: ConvConfig) -> nn.Sequential:
+    k, p = cfg.kernel_size, cfg.kernel_size // 2
+    if cfg.downsample == "stride":
+        # output = (H - 1) * 2 - 2p + k + output_padding = 2H exactly when output_padding = 1 (odd k).
+        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=1)]
+    else:
+        layers = [nn.Conv2d(c_in, c_out, k, padding=p)]
+    if cfg.batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(activation(cfg.activation))
+    if cfg.downsample == "pool":
+        layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+    return nn.Sequential(*layers)
+
+
+@register("conv")
+class ConvAE(BaseAutoEncoder):
+    """Convolutional autoencoder: (B, C, H, W) -> code -> (B, C, H, W)."""
+
+    config_class = ConvConfig
+    config: ConvConfig
+
+    def __init__(self, config: ConvConfig):
+        super().__init__(config)
+        c_in = config.input_shape[0]
+        enc_ch = [c_in, *config.channels]
+        blocks: list[nn.Module] = [_down(a, b, config) for a, b in zip(enc_ch[:-1], enc_ch[1:])]
+        n_feat = math.prod(config.feature_shape)
+        if config.code_size is not None:
+            blocks.append(self._code_block(n_feat))
+        self.encoder = nn.Sequential(*blocks)
+
+        dec_ch = config.decoder_channels or tuple(reversed(config.channels))
+        dec: list[nn.Module] = []
+        if config.code_size is not None:
+            dec.append(nn.Sequential(nn.Linear(config.code_size, n_feat), activation(config.activation)))
+        # The code arrives flattened (B, code_dim); give it back its (C, h, w) feature-map shape.
+        dec.append(nn.Unflatten(1, config.feature_shape))
+        up_ch = [config.channels[-1], *dec_ch]
+        dec += [_up(a, b, config) for a, b in zip(up_ch[:-1], up_ch[1:])]
+        # Final conv to the image's channels, no activation: the loss wants logits.
+        dec.append(nn.Conv2d(up_ch[-1], c_in, config.kernel_size, padding=config.kernel_size // 2))
+        self.decoder = nn.Sequential(*dec)
+        init_weights(self, config.init)
+
+    def _code_block(self, n_feat: int) -> nn.Module:
+        return nn.Sequential(nn.Flatten(1), nn.Linear(n_feat, self.config.code_size), activation(self.config.code_activation))
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.input_shape)
+
+
+@dataclass
+class ConvVAEConfig(ConvConfig):
+    """A convolutional VAE: conv encoder, Gaussian code of ``code_size``, conv decoder."""
+
+    code_size: int | None = 16
+
+    def validate(self) -> None:
+        super().validate()
+        if self.code_size is None:
+            raise ConfigError("code_size=None; a variational model needs an integer code_size")
+
+
+@register("conv-vae")
+class ConvVAE(VariationalMixin, ConvAE):
+    """Convolutional variational autoencoder."""
+
+    config_class = ConvVAEConfig
+
+    def _code_block(self, n_feat: int) -> nn.Module:
+        return nn.Sequential(nn.Flatten(1), GaussianHead(n_feat, self.config.code_size))
