@@ -1,0 +1,248 @@
+"""Checkpoints: ``model.safetensors`` + ``config.json``, optimizer state for resuming, transfer.
+
+No pickle anywhere: tensors go to safetensors, everything else to JSON. Every file is written
+to a temporary name in the same folder and renamed into place, so a crash leaves either the
+old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .. import __version__
+from ..errors import CheckpointError, ConfigError
+from ..registry import get_model_class
+
+FORMAT = "deepae-checkpoint"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "trainer.safetensors"
+STATE_META_FILE = "trainer.json"
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in config.json")
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+
+    return {
+        "deepae": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# -- model -----------------------------------------------------------------------------------
+def save_model(directory: str | os.PathLike, model: torch.nn.Module, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` (model name + config, ``extra`` sections, versions)."""
+    directory = Path(directory)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": {"name": model.name, "config": model.config.to_dict()},
+        **(extra or {}),
+        "versions": versions(),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_bytes(directory / WEIGHTS_FILE, st_save(tensors, metadata={"format": FORMAT}))
+    # config.json last: its presence marks a complete checkpoint.
+    atomic_write_json(directory / CONFIG_FILE, config)
+    return directory
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``config.json`` of a saved model, with clear errors for anything else."""
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if not directory.exists():
+        raise CheckpointError(f"model folder '{directory}' does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"'{directory}' is not a deepae model: {CONFIG_FILE} is missing")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read '{path}': {exc}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"'{path}' is not a deepae checkpoint (format={config.get('format') if isinstance(config, dict) else None!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{path}' has format_version {config['format_version']}; this deepae reads up to {FORMAT_VERSION}"
+        )
+    return config
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"'{path}' is missing")
+    try:
+        return st_load(path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read weights from '{path}': {exc}") from None
+
+
+def build_model(config: dict[str, Any]) -> torch.nn.Module:
+    """The model described by a checkpoint's ``config["model"]`` section, freshly initialised."""
+    try:
+        name, values = config["model"]["name"], config["model"]["config"]
+    except (KeyError, TypeError):
+        raise CheckpointError("config.json has no 'model' section with 'name' and 'config'") from None
+    cls = get_model_class(name)
+    try:
+        return cls(cls.config_class.from_dict(values))
+    except ConfigError as exc:
+        raise CheckpointError(f"config.json describes an invalid {name!r} model: {exc}") from None
+
+
+def load_state_strict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``model``; any missing, extra or mis-shaped key is a CheckpointError."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(f"'{source}' does not match the model: missing {missing[:5]}, unexpected {extra[:5]}")
+    for key in expected:  # model order, so the first mismatch reported is the outermost one
+        value = tensors[key]
+        if value.shape != expected[key].shape:
+            raise CheckpointError(
+                f"'{source}': {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(tensors)
+
+
+def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild the exact saved model (in eval mode) from ``config.json`` + ``model.safetensors``."""
+    directory = Path(directory)
+    config = read_config(directory)
+    model = build_model(config)
+    load_state_strict(model, _read_tensors(directory / WEIGHTS_FILE), str(directory / WEIGHTS_FILE))
+    return model.to(device).eval()
+
+
+# -- trainer state (resume) ------------------------------------------------------------------
+def save_trainer_state(directory: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Optimizer tensors to ``trainer.safetensors``, the rest (epoch, history, groups) to ``trainer.json``."""
+    directory = Path(directory)
+    tensors: dict[str, torch.Tensor] = {}
+    opt = state["optimizer"]
+    opt_meta: dict[str, Any] = {}
+    for pid, entries in opt["state"].items():
+        opt_meta[str(pid)] = {}
+        for name, value in entries.items():
+            if torch.is_tensor(value):
+                key = f"optimizer.{pid}.{name}"
+                tensors[key] = value.detach().to("cpu").contiguous()
+                opt_meta[str(pid)][name] = {"tensor": key}
+            else:
+                opt_meta[str(pid)][name] = value
+    if state.get("generator") is not None:
+        tensors["generator"] = state["generator"]
+    meta = {
+        "epoch": state["epoch"],
+        "history": state["history"],
+        "optimizer": {"state": opt_meta, "param_groups": opt["param_groups"]},
+        "scheduler": state.get("scheduler"),
+    }
+    atomic_write_bytes(directory / STATE_FILE, st_save(tensors))
+    atomic_write_json(directory / STATE_META_FILE, meta)
+
+
+def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
+    """Inverse of ``save_trainer_state``."""
+    directory = Path(directory)
+    meta_path = directory / STATE_META_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"cannot resume from '{directory}': {STATE_META_FILE} is missing (saved without optimizer state?)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"cannot read '{meta_path}': {exc}") from None
+    tensors = _read_tensors(directory / STATE_FILE)
+    opt_state = {
+        int(pid): {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v for k, v in entries.items()}
+        for pid, entries in meta["optimizer"]["state"].items()
+    }
+    return {
+        "epoch": meta["epoch"],
+        "history": meta["history"],
+        "optimizer": {"state": opt_state, "param_groups": meta["optimizer"]["param_groups"]},
+        "scheduler": meta.get("scheduler"),
+        "generator": tensors.get("generator"),
+    }
+
+
+# -- transfer --------------------------------------------------------------------------------
+def transfer_weights(
+    model: torch.nn.Module, source: str | os.PathLike, parts: Iterable[str] = ("encoder",), freeze: bool = False
+) -> list[str]:
+    """Copy the ``parts`` (e.g. "encoder", "decoder", "encoder.0") of a saved model into ``model``.
+
+    Every copied tensor must have the same name and shape in both models. ``freeze=True`` stops
+    gradients for the copied parameters. Returns the copied keys.
+    """
+    parts = tuple(parts)
+    source = Path(source)
+    read_config(source)
+    tensors = _read_tensors(source / WEIGHTS_FILE)
+    target = model.state_dict()
+    prefixes = tuple(p.rstrip(".") + "." for p in parts)
+    chosen = {k: v for k, v in tensors.items() if k.startswith(prefixes)}
+    if not chosen:
+        raise CheckpointError(f"'{source}' has no weights under {list(parts)}; it has {sorted({k.split('.')[0] for k in tensors})}")
+    for key, value in chosen.items():
+        if key not in target:
+            raise CheckpointError(f"cannot transfer {key} from '{source}': the new model has no such layer")
+        if target[key].shape != value.shape:
+            raise CheckpointError(
+                f"cannot transfer {key} from '{source}': shape {tuple(value.shape)} there, {tuple(target[key].shape)} here"
+            )
+    model.load_state_dict(chosen, strict=False)
+    if freeze:
+        params = dict(model.named_parameters())
+        for key in chosen:
+            if key in params:
+                params[key].requires_grad_(False)
+    return sorted(chosen)

@@ -1,0 +1,297 @@
+"""A small training loop that knows models only through ``loss_fn(model, batch) -> (loss, terms)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, TrainingDivergedError
+from .callbacks import Callback, EarlyStopping, ProgressBar
+from .distributed import DistContext, all_reduce_mean, init_distributed
+from .optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
+
+Batch = torch.Tensor | tuple[torch.Tensor, ...]
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every field is saved in the checkpoint's config.json."""
+
+    epochs: int = 50
+    batch_size: int = 256
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimizer's own default (optim.OPTIMIZERS)
+    optimizer_params: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    scheduler_params: dict[str, Any] = field(default_factory=dict)
+    shuffle: bool = True
+    early_stopping: int | None = None  # patience in epochs; monitors val_loss, else loss
+    min_delta: float = 0.0
+    grad_clip: float | None = None
+    precision: str = "fp32"  # or "bf16": autocast the forward pass
+    device: str = "auto"
+    num_threads: int | None = None
+    random_state: int | None = None
+    progress: bool = True
+    eval_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (0 if name == "epochs" else 1):
+                raise ConfigError(f"{name}={value!r}; expected an integer >= {0 if name == 'epochs' else 1}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer={self.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ConfigError(f"lr={self.lr!r}; expected a learning rate > 0 or None")
+        if self.scheduler not in (None, *SCHEDULERS):
+            raise ConfigError(f"scheduler={self.scheduler!r}; expected one of {list(SCHEDULERS)} or None")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ConfigError(f"early_stopping={self.early_stopping!r}; expected a patience >= 1 or None")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision={self.precision!r}; expected 'fp32' or 'bf16'")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip={self.grad_clip!r}; expected a norm > 0 or None")
+        resolve_device(self.device)  # raises on an unknown or unavailable device
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """"auto" -> cuda, then mps, then cpu; an explicit device must exist."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but CUDA is not available on this machine; use 'auto' or 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name!r} but MPS is not available on this machine; use 'auto' or 'cpu'")
+    return device
+
+
+def _cpu_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Trainer:
+    """Fit ``model`` by minimising ``loss_fn`` over mini-batches.
+
+    Data may be tensors (or arrays) held in memory -- the fast path: one device copy, one
+    permutation per epoch, batches are index slices, no per-sample Python work -- or any
+    ``torch.utils.data.Dataset``/``DataLoader`` for data that does not fit.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        config: TrainConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+    ):
+        self.config = config or TrainConfig()
+        self.device = resolve_device(self.config.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.config.num_threads or _cpu_threads())
+        self.dist: DistContext = init_distributed(self.device)
+        self.module = model.to(self.device)
+        self.model = self._wrap(self.module)
+        self.loss_fn = loss_fn
+        self.callbacks = list(callbacks)
+        if self.config.early_stopping:
+            self.callbacks.append(EarlyStopping(self.config.early_stopping, min_delta=self.config.min_delta))
+        if self.config.progress and self.dist.is_main:
+            self.callbacks.insert(0, ProgressBar())
+        self.optimizer = build_optimizer(
+            self.config.optimizer, self.module.parameters(), self.config.lr, **self.config.optimizer_params
+        )
+        self.scheduler, self._sched_when = None, "never"
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0  # epochs completed so far (resuming starts from here)
+        self.stop_training = False
+        self._pending_scheduler_state: dict[str, Any] | None = None
+        self._generator = torch.Generator()
+        if self.config.random_state is not None:
+            self._generator.manual_seed(int(self.config.random_state))
+            torch.manual_seed(int(self.config.random_state))
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    # -- data ------------------------------------------------------------------------------
+    def _as_tensors(self, data: Any) -> tuple[torch.Tensor, ...] | None:
+        """In-memory data as a tuple of equal-length tensors on the device; None for Datasets."""
+        if isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
+            return None
+        parts = data if isinstance(data, (tuple, list)) else (data,)
+        tensors = tuple(torch.as_tensor(np.asarray(p, dtype=np.float32) if not torch.is_tensor(p) else p) for p in parts)
+        tensors = tuple(t.float().to(self.device) for t in tensors)
+        if len({len(t) for t in tensors}) != 1:
+            raise ConfigError(f"inputs and targets differ in length: {[len(t) for t in tensors]}")
+        return tensors
+
+    def _batches(self, data: Any, tensors: tuple[torch.Tensor, ...] | None, train: bool) -> Iterator[Batch]:
+        cfg = self.config
+        if tensors is None:
+            loader = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(
+                data, batch_size=cfg.batch_size if train else cfg.eval_batch_size, shuffle=train and cfg.shuffle,
+                generator=self._generator,
+            )
+            for batch in loader:
+                batch = batch if isinstance(batch, (tuple, list)) else (batch,)
+                batch = tuple(b.float().to(self.device, non_blocking=True) for b in batch)
+                yield batch[0] if len(batch) == 1 else batch
+            return
+        n = len(tensors[0])
+        size = cfg.batch_size if train else cfg.eval_batch_size
+        if train and cfg.shuffle:
+            order = torch.randperm(n, generator=self._generator).to(self.device)
+        else:
+            order = torch.arange(n, device=self.device)
+        if self.dist.enabled and train:
+            # Every rank drew the same permutation (same seed); each takes its own stride.
+            order = order[self.dist.rank :: self.dist.world_size]
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            batch = tuple(t[idx] for t in tensors)
+            yield batch[0] if len(batch) == 1 else batch
+
+    # -- the loop --------------------------------------------------------------------------
+    def _autocast(self):
+        enabled = self.config.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def fit(self, train_data: Any, val_data: Any = None) -> list[dict[str, float]]:
+        """Train for the configured epochs (from ``self.epoch`` when resuming); returns the history."""
+        cfg = self.config
+        train_t = self._as_tensors(train_data)
+        val_t = self._as_tensors(val_data) if val_data is not None else None
+        n_train = len(train_t[0]) if train_t is not None else len(train_data)
+        if n_train == 0:
+            raise ConfigError("training data is empty")
+        if self.scheduler is None:
+            steps = max(math.ceil(n_train / cfg.batch_size), 1)
+            self.scheduler, self._sched_when = build_scheduler(
+                cfg.scheduler, self.optimizer, cfg.epochs, steps, **cfg.scheduler_params
+            )
+            if self.scheduler is not None and self._pending_scheduler_state is not None:
+                self.scheduler.load_state_dict(self._pending_scheduler_state)
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            while self.epoch < cfg.epochs and not self.stop_training:
+                logs = self._train_epoch(train_data, train_t)
+                if val_data is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_data, val_t).items()})
+                self._step_scheduler("epoch", logs)
+                logs["lr"] = self.optimizer.param_groups[0]["lr"]
+                self.history.append(logs)
+                self.epoch += 1
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, self.epoch - 1, logs)
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        return self.history
+
+    def _train_epoch(self, data: Any, tensors: tuple[torch.Tensor, ...] | None) -> dict[str, float]:
+        self.model.train()
+        start = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        for batch in self._batches(data, tensors, train=True):
+            with self._autocast():
+                loss, terms = self.loss_fn(self.model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self._step_scheduler("step")
+            # Accumulate on the device: no host sync per step.
+            bs = len(batch[0] if isinstance(batch, tuple) else batch)
+            for k, v in {"loss": loss, **terms}.items():
+                sums[k] = sums.get(k, 0) + v.detach().float() * bs
+            count += bs
+        logs = {k: float(all_reduce_mean(v / count, self.dist)) for k, v in sums.items()}
+        if not math.isfinite(logs["loss"]):
+            raise TrainingDivergedError(
+                f"training loss became {logs['loss']} at epoch {self.epoch + 1}; lower lr (now "
+                f"{self.optimizer.param_groups[0]['lr']}) or check the data for extreme values"
+            )
+        logs["time"] = time.perf_counter() - start
+        return logs
+
+    @torch.no_grad()
+    def evaluate(self, data: Any, tensors: tuple[torch.Tensor, ...] | None = None) -> dict[str, float]:
+        """Mean loss terms over ``data`` in eval mode (no corruption, no dropout, VAE uses mu)."""
+        if tensors is None and not isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
+            tensors = self._as_tensors(data)
+        self.model.eval()
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        for batch in self._batches(data, tensors, train=False):
+            with self._autocast():
+                loss, terms = self.loss_fn(self.model, batch)
+            bs = len(batch[0] if isinstance(batch, tuple) else batch)
+            for k, v in {"loss": loss, **terms}.items():
+                sums[k] = sums.get(k, 0) + v.float() * bs
+            count += bs
+        return {k: float(v / count) for k, v in sums.items()}
+
+    def _step_scheduler(self, when: str, logs: dict[str, float] | None = None) -> None:
+        if self.scheduler is None:
+            return
+        if when == "epoch" and self._sched_when == "metric":
+            self.scheduler.step(logs.get("val_loss", logs["loss"]))
+        elif when == self._sched_when:
+            self.scheduler.step()
+
+    # -- resuming --------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume besides the model weights."""
+        return {
+            "epoch": self.epoch,
+            "history": self.history,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "generator": self._generator.get_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("generator") is not None:
+            self._generator.set_state(state["generator"])
+        self._pending_scheduler_state = state.get("scheduler")
