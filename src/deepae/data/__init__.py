@@ -1,0 +1,33 @@
+"""Data in and out of deepae: built-in data sets, image folders, arrays, CSV files and DataFrames.
+
+Every loader returns a ``Dataset``: float32 ``x`` as ``(N, C, H, W)`` images in [0, 1] or ``(N, D)``
+tabular rows in their own units, optional int64 labels ``y``, and where the data came from.
+
+>>> ds = load("mnist-embedded", split="test")   # offline: 1,000 real MNIST digits
+>>> ds.x.shape, ds.y.shape
+((1000, 1, 28, 28), (1000,))
+"""
+
+from deepae.data._arrays import load_array
+from deepae.data._builtin import SPLITS, list_datasets, load_dataset
+from deepae.data._dataset import Dataset
+from deepae.data._download import CACHE_ENV_VAR, cache_dir, download, sha256sum
+from deepae.data._idx import read_idx
+from deepae.data._images import load_images, save_images
+from deepae.data._load import load
+
+__all__ = [
+    "CACHE_ENV_VAR",
+    "SPLITS",
+    "Dataset",
+    "cache_dir",
+    "download",
+    "list_datasets",
+    "load",
+    "load_array",
+    "load_dataset",
+    "load_images",
+    "read_idx",
+    "save_images",
+    "sha256sum",
+]
