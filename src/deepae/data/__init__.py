@@ -8,8 +8,8 @@ tabular rows in their own units, optional int64 labels ``y``, and where the data
 ((1000, 1, 28, 28), (1000,))
 """
 
-from deepae.data._arrays import load_array
-from deepae.data._builtin import SPLITS, list_datasets, load_dataset
+from deepae.data._arrays import ARRAY_SUFFIXES, load_array
+from deepae.data._builtin import SPLITS, has_idx_files, list_datasets, load_dataset, resolve_name
 from deepae.data._dataset import Dataset
 from deepae.data._download import CACHE_ENV_VAR, cache_dir, download, sha256sum
 from deepae.data._idx import read_idx
@@ -17,6 +17,9 @@ from deepae.data._images import load_images, save_images
 from deepae.data._load import load
 
 __all__ = [
+    "ARRAY_SUFFIXES",
+    "has_idx_files",
+    "resolve_name",
     "CACHE_ENV_VAR",
     "SPLITS",
     "Dataset",

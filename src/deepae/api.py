@@ -1,0 +1,376 @@
+"""scikit-learn estimators over the deepae models, objectives and Trainer."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import validate_data
+
+from .errors import CheckpointError, ConfigError, DataError, NotFittedError
+from .losses import Objective, resolve_loss
+from .registry import get_model_class
+from .train import (
+    TrainConfig,
+    Trainer,
+    greedy_pretrain,
+    load_trainer_state,
+    read_config,
+    save_model,
+    save_trainer_state,
+    transfer_weights,
+)
+from .train.checkpoint import build_model, load_model
+
+_IMAGE_MODELS = ("conv", "conv-vae")
+
+
+class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """An autoencoder with the scikit-learn interface: ``fit``, ``transform`` (codes), ``inverse_transform``.
+
+    Parameters
+    ----------
+    model : registered model name ("dense", "vae", "conv", "conv-vae"; see ``deepae.list_models()``).
+    code_size : units in the code (bottleneck). ``None`` keeps a conv model's last feature map.
+    hidden : encoder hidden sizes, outermost first (units for dense models, channels per level for
+        conv models). The decoder mirrors them unless ``model_params={"decoder_hidden": ...}``.
+    activation, code_activation : hidden and code activations ("relu", "sigmoid", "linear", ...).
+    output_activation : "auto" (sigmoid when X lies in [0, 1], else identity), "sigmoid", "identity".
+    loss : "auto" (BCE when X lies in [0, 1], else MSE), "bce" or "mse".
+    l1, kl_sparsity, rho : sparsity: L1 on code activations; KL to a target mean activation rho.
+    contractive : weight of the Jacobian penalty ||dz/dx||_F^2 (exact for one dense layer).
+    noise, noise_level : denoising: "gaussian" (std), "masking" or "salt-and-pepper" (fraction).
+    beta : weight of the KL term of variational models.
+    model_params : any other model hyperparameter (``deepae.models.*Config``), e.g. {"dropout": 0.1}.
+    optimizer, lr, optimizer_params, epochs, batch_size, scheduler : training (``TrainConfig``).
+    validation_fraction : share of X held out for the per-epoch validation loss.
+    early_stopping : patience in epochs (monitors the validation loss, else the training loss).
+    pretrain_epochs : >0 runs greedy layer-wise pretraining (dense models) before fine-tuning.
+    init_from, init_parts, freeze : start from the ``init_parts`` layers of a saved deepae model.
+    precision : "fp32" or "bf16" (autocast). device : "auto", "cpu", "cuda", "mps".
+    random_state : seeds initialisation, shuffling and noise for repeatable fits.
+    verbose : show a progress bar.
+    """
+
+    def __init__(
+        self,
+        model: str = "dense",
+        code_size: int | None = 32,
+        hidden: tuple[int, ...] = (),
+        activation: str = "relu",
+        code_activation: str = "relu",
+        output_activation: str = "auto",
+        loss: str = "auto",
+        l1: float = 0.0,
+        kl_sparsity: float = 0.0,
+        rho: float = 0.05,
+        contractive: float = 0.0,
+        noise: str | None = None,
+        noise_level: float = 0.0,
+        beta: float = 1.0,
+        model_params: dict | None = None,
+        optimizer: str = "adam",
+        lr: float | None = None,
+        optimizer_params: dict | None = None,
+        epochs: int = 50,
+        batch_size: int = 256,
+        scheduler: str | None = None,
+        validation_fraction: float = 0.0,
+        early_stopping: int | None = None,
+        pretrain_epochs: int = 0,
+        init_from: str | None = None,
+        init_parts: tuple[str, ...] = ("encoder",),
+        freeze: bool = False,
+        precision: str = "fp32",
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ):
+        self.model = model
+        self.code_size = code_size
+        self.hidden = hidden
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.l1 = l1
+        self.kl_sparsity = kl_sparsity
+        self.rho = rho
+        self.contractive = contractive
+        self.noise = noise
+        self.noise_level = noise_level
+        self.beta = beta
+        self.model_params = model_params
+        self.optimizer = optimizer
+        self.lr = lr
+        self.optimizer_params = optimizer_params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.scheduler = scheduler
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.pretrain_epochs = pretrain_epochs
+        self.init_from = init_from
+        self.init_parts = init_parts
+        self.freeze = freeze
+        self.precision = precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- configuration ---------------------------------------------------------------------
+    def _objective(self) -> Objective:
+        return Objective(
+            loss=self.loss, l1=self.l1, kl_sparsity=self.kl_sparsity, rho=self.rho, contractive=self.contractive,
+            noise=self.noise, noise_level=self.noise_level, beta=self.beta,
+        )
+
+    def _train_config(self, epochs: int | None = None) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+            lr=self.lr, optimizer_params=dict(self.optimizer_params or {}), scheduler=self.scheduler,
+            early_stopping=self.early_stopping, precision=self.precision, device=self.device,
+            random_state=self.random_state, progress=bool(self.verbose),
+        )
+
+    def _model_config(self, input_shape: tuple[int, ...], output_activation: str) -> dict[str, Any]:
+        cls = get_model_class(self.model)
+        cfg: dict[str, Any] = {
+            "input_shape": input_shape,
+            "code_size": self.code_size,
+            "activation": self.activation,
+            "code_activation": self.code_activation,
+            "output_activation": output_activation,
+        }
+        if self.hidden:
+            cfg["channels" if self.model in _IMAGE_MODELS else "hidden"] = tuple(self.hidden)
+        if self.model in ("vae", "conv-vae") and self.code_activation == "relu":
+            cfg["code_activation"] = "linear"  # a Gaussian code has no activation
+        cfg.update(self.model_params or {})
+        if cfg["code_size"] is None and self.model not in ("conv",):
+            raise ConfigError(f"code_size=None is only allowed for model='conv'; {self.model!r} needs an integer")
+        return cls.config_class.from_dict(cfg).to_dict()
+
+    def _input_shape(self, X: np.ndarray) -> tuple[int, ...]:
+        """The model's per-sample shape; flat rows are reshaped to images for conv models."""
+        if self.model not in _IMAGE_MODELS:
+            return tuple(X.shape[1:])
+        if X.ndim == 4:
+            return tuple(X.shape[1:])
+        if X.ndim == 3:
+            return (1, *X.shape[1:])
+        given = (self.model_params or {}).get("input_shape")
+        if given is not None:
+            return tuple(given)
+        side = math.isqrt(X.shape[1])
+        if side * side != X.shape[1]:
+            raise DataError(
+                f"model={self.model!r} got rows of {X.shape[1]} features; pass images (N, C, H, W) or "
+                "model_params={'input_shape': (C, H, W)}"
+            )
+        return (1, side, side)
+
+    # -- data ------------------------------------------------------------------------------
+    def _validate(self, X: Any, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, dtype=np.float32, allow_nd=True, reset=reset, ensure_min_samples=1)
+        if X.ndim > 2 and not reset and tuple(X.shape[1:]) != self.data_shape_:
+            raise DataError(f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {self.data_shape_}")
+        return X
+
+    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).reshape(len(X), *self.input_shape_)
+
+    def _batched(self, fn, X: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
+        self.model_.eval()
+        device = next(self.model_.parameters()).device
+        with torch.no_grad():
+            parts = [fn(chunk.to(device)).float().cpu() for chunk in X.split(batch_size)]
+        return torch.cat(parts).numpy() if parts else np.empty((0,), np.float32)
+
+    def _to_data_layout(self, out: np.ndarray) -> np.ndarray:
+        return out.reshape(len(out), *self.data_shape_)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self, X: Any, y: Any = None, resume: bool = False, validation_data: Any = None, callbacks: tuple = ()
+    ) -> "AutoEncoder":
+        """Train on ``X`` (``y`` is ignored).
+
+        ``validation_data`` (shaped like X) is scored every epoch (``val_loss`` in ``history_``)
+        instead of holding out ``validation_fraction``; ``callbacks`` are ``deepae.train.Callback``
+        objects; ``resume=True`` continues a run loaded with ``AutoEncoder.load`` up to ``epochs``.
+        """
+        objective = self._objective()
+        train_config = self._train_config()
+        X = self._validate(X, reset=not resume)
+        data = self._prepare_fit(X, objective, resume)
+        n_val = int(len(data) * self.validation_fraction) if 0 < self.validation_fraction < 1 else 0
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction={self.validation_fraction!r}; expected a value in [0, 1)")
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(len(data)) if n_val else np.arange(len(data))
+        train, val = data[order[n_val:]], (data[order[:n_val]] if n_val else None)
+        if validation_data is not None:
+            val = self._to_tensor(self._validate(validation_data, reset=False))
+
+        if self.pretrain_epochs and not resume:
+            self.pretrain_history_ = greedy_pretrain(
+                self.model_, train, self.objective_, self._train_config(epochs=int(self.pretrain_epochs))
+            )
+        self._trainer = Trainer(self.model_, self.objective_, train_config, callbacks=callbacks)
+        if resume:
+            state = getattr(self, "_resume_state", None)
+            if state is None:
+                raise CheckpointError("resume=True needs an estimator loaded with AutoEncoder.load() from a run saved with its optimizer state")
+            self._trainer.load_state(state)
+        self.history_ = self._trainer.fit(train, val)
+        self.model_.eval()
+        return self
+
+    def _prepare_fit(self, X: np.ndarray, objective: Objective, resume: bool) -> torch.Tensor:
+        if not np.isfinite(X).all():  # validate_data already rejects NaN/inf; keep the invariant explicit
+            raise DataError("X contains NaN or infinite values")
+        if resume:
+            self._check_fitted()
+            return self._to_tensor(X)
+        self.loss_ = resolve_loss(self.loss, X)
+        lo, hi = float(X.min()), float(X.max())
+        in_unit = lo >= 0.0 and hi <= 1.0
+        if self.loss_ == "bce" and not in_unit:
+            raise DataError(f"loss='bce' needs data in [0, 1]; X ranges over [{lo:.4g}, {hi:.4g}] (use loss='mse' or rescale)")
+        out_act = self.output_activation
+        if out_act == "auto":
+            out_act = "sigmoid" if in_unit else "identity"
+        if self.loss_ == "bce" and out_act != "sigmoid":
+            raise ConfigError(f"loss='bce' needs output_activation='sigmoid', got {out_act!r}")
+        self.objective_ = objective.resolved(X)
+        if self.random_state is not None:
+            torch.manual_seed(int(self.random_state))
+        self.data_shape_ = tuple(X.shape[1:])
+        self.input_shape_ = self._input_shape(X)
+        if math.prod(self.input_shape_) != math.prod(X.shape[1:]):
+            raise DataError(f"model_params input_shape={list(self.input_shape_)} does not match {X.shape[1]} features")
+        model_cls = get_model_class(self.model)
+        self.model_ = model_cls(model_cls.config_class.from_dict(self._model_config(self.input_shape_, out_act)))
+        if self.init_from is not None:
+            self.transferred_ = transfer_weights(self.model_, self.init_from, self.init_parts, self.freeze)
+        self._n_features_out = self.model_.code_dim
+        return self._to_tensor(X)
+
+    # -- inference -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X) or AutoEncoder.load(path) first"
+            )
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Codes of ``X``: (n_samples, code_dim). Variational models return the posterior mean."""
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        return self._batched(self.model_.encode, self._to_tensor(X))
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Decode codes ``Z`` back to data space, in the layout ``fit`` saw."""
+        self._check_fitted()
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self._n_features_out:
+            raise DataError(f"codes have shape {Z.shape}; expected (n_samples, {self._n_features_out})")
+        return self._to_data_layout(self._batched(self.model_.decode, torch.from_numpy(Z)))
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """``decode(encode(X))`` in the layout of X."""
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        return self._to_data_layout(self._batched(lambda x: self.model_(x).x_hat, self._to_tensor(X)))
+
+    def reconstruction_error(self, X: Any) -> np.ndarray:
+        """Per-sample reconstruction loss (the fitted BCE or MSE, mean over features): (n_samples,)."""
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        x = self._to_tensor(X)
+        recon = self.objective_.reconstruction
+        return self._batched(lambda b: recon(self.model_(b), b, per_sample=True), x)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Negative mean reconstruction loss (higher is better, as scikit-learn expects)."""
+        return -float(np.mean(self.reconstruction_error(X)))
+
+    def layer_outputs(self, X: Any) -> dict[str, np.ndarray]:
+        """Every layer's representation of ``X`` (``encoder.i``, ``code``, ``decoder.i``, ``output``)."""
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        x = self._to_tensor(X)
+        self.model_.eval()
+        with torch.no_grad():
+            outs = self.model_.layer_outputs(x.to(next(self.model_.parameters()).device))
+        return {k: (v[0] if isinstance(v, tuple) else v).cpu().numpy() for k, v in outs.items()}
+
+    def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
+        """Draw from a variational model's prior and decode: (n_samples, *data shape)."""
+        self._check_fitted()
+        if not hasattr(self.model_, "sample"):
+            raise ConfigError(f"sample() needs a variational model ('vae', 'conv-vae'); this one is {self.model!r}")
+        gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
+        self.model_.cpu()
+        return self._to_data_layout(self.model_.sample(n_samples, generator=gen).numpy())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` (and optimizer state for resuming) to ``path``."""
+        self._check_fitted()
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        extra = {
+            "estimator": {"class": type(self).__name__, "params": params},
+            "objective": self.objective_.to_dict(),
+            "train": self._train_config().to_dict(),
+            "data": {"shape": list(self.data_shape_), "input_shape": list(self.input_shape_),
+                     "n_features_in": int(self.n_features_in_)},
+            "history": getattr(self, "history_", []),
+        }
+        path = Path(path)
+        save_model(path, self.model_, extra)
+        if include_optimizer and getattr(self, "_trainer", None) is not None:
+            save_trainer_state(path, self._trainer.state())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "AutoEncoder":
+        """Rebuild a fitted estimator saved with ``save`` (weights, configuration, history)."""
+        config = read_config(path)
+        try:
+            params = config["estimator"]["params"]
+            data = config["data"]
+        except KeyError as exc:
+            raise CheckpointError(f"'{path}' was not saved by AutoEncoder.save (no {exc} section)") from None
+        est = cls(**{k: tuple(v) if k in ("hidden", "init_parts") and v is not None else v for k, v in params.items()})
+        est.model_ = load_model(path, device=device)
+        est.objective_ = Objective(**{**config["objective"]})
+        est.loss_ = est.objective_.loss
+        est.input_shape_ = tuple(data["input_shape"])
+        est.data_shape_ = tuple(data["shape"])
+        est.n_features_in_ = int(data["n_features_in"])
+        est._n_features_out = est.model_.code_dim
+        est.history_ = config.get("history", [])
+        try:
+            est._resume_state = load_trainer_state(path)
+        except CheckpointError:
+            est._resume_state = None
+        return est
+
+
+def load(path: str | Path, device: str = "cpu") -> AutoEncoder:
+    """Load a saved deepae estimator (see ``AutoEncoder.save``)."""
+    return AutoEncoder.load(path, device=device)
+
+
+__all__ = ["AutoEncoder", "load", "build_model"]

@@ -1,0 +1,104 @@
+"""Named configurations: one table mapping a preset to ``AutoEncoder`` parameters.
+
+Each preset reproduces a published setup; ``source`` says which. Override any parameter on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    data: str = "mnist"
+
+
+# Adadelta with Keras 2's settings (lr=1.0, rho=0.95, eps=1e-7 -- deepae's "adadelta" defaults):
+# the setting the Keras tutorial's numbers were obtained with.
+_SEED = dict(model="dense", code_size=32, hidden=(), activation="relu", code_activation="relu",
+             output_activation="sigmoid", loss="bce", optimizer="adadelta", lr=1.0, epochs=50, batch_size=256)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "seed-demo",
+            "784-32-784 dense AE: ReLU code, sigmoid output, Adadelta lr=1.0, BCE, batch 256, 50 epochs",
+            "Keras autoencoder tutorial (Chollet, 2016), the demo of the deepae blog post",
+            dict(_SEED),
+        ),
+        Preset(
+            "keras-sparse",
+            "784-32-784 with an L1 activity penalty of 1e-4 on the code, 100 epochs",
+            "Keras autoencoder tutorial, 'Adding a sparsity constraint on the encoded representations'",
+            {**_SEED, "l1": 1e-4, "epochs": 100},
+        ),
+        Preset(
+            "keras-deep",
+            "784-128-64-32-64-128-784 dense AE, ReLU, 100 epochs",
+            "Keras autoencoder tutorial, 'Deep autoencoder'",
+            {**_SEED, "hidden": (128, 64), "epochs": 100},
+        ),
+        Preset(
+            "keras-conv",
+            "conv AE 1x28x28 -> 32x7x7 (two conv + max-pool levels), Adam, BCE, batch 128",
+            "Keras convolutional autoencoder (keras.io example 'Convolutional autoencoder for image denoising')",
+            dict(model="conv", code_size=None, hidden=(32, 32), loss="bce", output_activation="sigmoid",
+                 optimizer="adam", epochs=50, batch_size=128),
+        ),
+        Preset(
+            "keras-denoise",
+            "keras-conv trained to remove gaussian noise (std 0.5, clipped to [0, 1])",
+            "Keras autoencoder tutorial, 'Application to image denoising' (noise_factor=0.5)",
+            dict(model="conv", code_size=None, hidden=(32, 32), loss="bce", output_activation="sigmoid",
+                 optimizer="adam", epochs=100, batch_size=128, noise="gaussian", noise_level=0.5),
+        ),
+        Preset(
+            "hinton-mnist",
+            "784-1000-500-250-30 deep AE with a linear code, BCE, Adam with cosine decay",
+            "Hinton & Salakhutdinov, Science 313 (2006), Fig. 2 architecture",
+            dict(model="dense", hidden=(1000, 500, 250), code_size=30, code_activation="linear",
+                 activation="relu", loss="bce", output_activation="sigmoid", optimizer="adam", lr=1e-3,
+                 scheduler="cosine", epochs=60, batch_size=128),
+        ),
+        Preset(
+            "contractive",
+            "784-64 sigmoid code with a contractive penalty of 0.1 (exact Jacobian)",
+            "Rifai et al., ICML 2011 (CAE-1)",
+            dict(model="dense", code_size=64, code_activation="sigmoid", loss="bce", contractive=0.1,
+                 optimizer="adam", epochs=30, batch_size=128),
+        ),
+        Preset(
+            "sparse-kl",
+            "784-196 sigmoid code with KL sparsity (rho=0.05, beta=3)",
+            "Ng, CS294A lecture notes 'Sparse autoencoder' (2011)",
+            dict(model="dense", code_size=196, code_activation="sigmoid", loss="bce", kl_sparsity=3.0, rho=0.05,
+                 optimizer="adam", epochs=30, batch_size=128),
+        ),
+        Preset(
+            "vae-mnist",
+            "dense VAE 784-512-(16)-512-784, BCE + KL, Adam",
+            "Kingma & Welling, ICLR 2014",
+            dict(model="vae", hidden=(512,), code_size=16, loss="bce", output_activation="sigmoid",
+                 optimizer="adam", epochs=30, batch_size=128),
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}") from None
+
+
+def list_presets() -> list[str]:
+    return sorted(PRESETS)
