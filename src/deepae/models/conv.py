@@ -15,8 +15,7 @@ from .dense import VariationalMixin
 from .layers import (
     GaussianHead,
     activation,
-    check_activation,
-    check_output_activation,
+    check_common,
     check_positive_ints,
     init_weights,
 )
@@ -66,13 +65,9 @@ class ConvConfig(ModelConfig):
             raise ConfigError(f"kernel_size={self.kernel_size!r}; expected an odd size 1, 3, 5 or 7")
         if self.code_size is not None and (not isinstance(self.code_size, int) or self.code_size <= 0):
             raise ConfigError(f"code_size={self.code_size!r}; expected a positive integer or None")
-        check_activation("activation", self.activation)
-        check_activation("code_activation", self.code_activation)
-        check_output_activation(self.output_activation)
+        check_common(self)
         if self.downsample not in ("pool", "stride"):
             raise ConfigError(f"downsample={self.downsample!r}; expected 'pool' or 'stride'")
-        if self.init not in ("xavier", "default"):
-            raise ConfigError(f"init={self.init!r}; expected 'xavier' or 'default'")
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
@@ -81,32 +76,19 @@ class ConvConfig(ModelConfig):
         return self.channels[-1], self.input_shape[1] // factor, self.input_shape[2] // factor
 
 
-def _down(c_in: int, c_out: int, cfg: ConvConfig) -> nn.Sequential:
+def _level(c_in: int, c_out: int, cfg: ConvConfig, up: bool) -> nn.Sequential:
+    """One resolution level: halves H and W on the way down (``up=False``), doubles them on the way up."""
     k, p = cfg.kernel_size, cfg.kernel_size // 2
-    if cfg.downsample == "stride":
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride=2, padding=p)]
-    else:
-        layers = [nn.Conv2d(c_in, c_out, k, padding=p)]
-    if cfg.batch_norm:
-        layers.append(nn.BatchNorm2d(c_out))
-    layers.append(activation(cfg.activation))
-    if cfg.downsample == "pool":
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers)
-
-
-def _up(c_in: int, c_out: int, cfg: ConvConfig) -> nn.Sequential:
-    k, p = cfg.kernel_size, cfg.kernel_size // 2
-    if cfg.downsample == "stride":
+    if cfg.downsample == "stride" and up:
         # output = (H - 1) * 2 - 2p + k + output_padding = 2H exactly when output_padding = 1 (odd k).
         layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=1)]
     else:
-        layers = [nn.Conv2d(c_in, c_out, k, padding=p)]
+        layers = [nn.Conv2d(c_in, c_out, k, stride=2 if cfg.downsample == "stride" else 1, padding=p)]
     if cfg.batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(activation(cfg.activation))
     if cfg.downsample == "pool":
-        layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        layers.append(nn.Upsample(scale_factor=2, mode="nearest") if up else nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
@@ -121,7 +103,7 @@ class ConvAE(BaseAutoEncoder):
         super().__init__(config)
         c_in = config.input_shape[0]
         enc_ch = [c_in, *config.channels]
-        blocks: list[nn.Module] = [_down(a, b, config) for a, b in zip(enc_ch[:-1], enc_ch[1:])]
+        blocks: list[nn.Module] = [_level(a, b, config, up=False) for a, b in zip(enc_ch[:-1], enc_ch[1:])]
         n_feat = math.prod(config.feature_shape)
         if config.code_size is not None:
             blocks.append(self._code_block(n_feat))
@@ -134,7 +116,7 @@ class ConvAE(BaseAutoEncoder):
         # The code arrives flattened (B, code_dim); give it back its (C, h, w) feature-map shape.
         dec.append(nn.Unflatten(1, config.feature_shape))
         up_ch = [config.channels[-1], *dec_ch]
-        dec += [_up(a, b, config) for a, b in zip(up_ch[:-1], up_ch[1:])]
+        dec += [_level(a, b, config, up=True) for a, b in zip(up_ch[:-1], up_ch[1:])]
         # Final conv to the image's channels, no activation: the loss wants logits.
         dec.append(nn.Conv2d(up_ch[-1], c_in, config.kernel_size, padding=config.kernel_size // 2))
         self.decoder = nn.Sequential(*dec)

@@ -14,8 +14,7 @@ from .base import AEOutput, BaseAutoEncoder, ModelConfig
 from .layers import (
     GaussianHead,
     activation,
-    check_activation,
-    check_output_activation,
+    check_common,
     check_positive_ints,
     init_weights,
 )
@@ -48,13 +47,9 @@ class DenseConfig(ModelConfig):
             self.decoder_hidden = check_positive_ints("decoder_hidden", self.decoder_hidden)
         if not isinstance(self.code_size, int) or isinstance(self.code_size, bool) or self.code_size <= 0:
             raise ConfigError(f"code_size={self.code_size!r}; expected a positive integer")
-        check_activation("activation", self.activation)
-        check_activation("code_activation", self.code_activation)
-        check_output_activation(self.output_activation)
+        check_common(self)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ConfigError(f"dropout={self.dropout!r}; expected a value in [0, 1)")
-        if self.init not in ("xavier", "default"):
-            raise ConfigError(f"init={self.init!r}; expected 'xavier' or 'default'")
 
     @property
     def input_dim(self) -> int:

@@ -43,6 +43,15 @@ def check_output_activation(name: str) -> None:
         raise ConfigError(f"output_activation={name!r}; expected one of {list(OUTPUT_ACTIVATIONS)}")
 
 
+def check_common(cfg) -> None:
+    """Checks every model config shares: activations, output activation, initialisation."""
+    check_activation("activation", cfg.activation)
+    check_activation("code_activation", cfg.code_activation)
+    check_output_activation(cfg.output_activation)
+    if cfg.init not in ("xavier", "default"):
+        raise ConfigError(f"init={cfg.init!r}; expected 'xavier' or 'default'")
+
+
 def check_positive_ints(param: str, values, allow_empty: bool = True) -> tuple[int, ...]:
     """Validate a list of layer sizes and return it as a tuple."""
     try:
