@@ -195,6 +195,8 @@ def _ddp_worker(rank, world_size, port, x, out):
     trainer.fit(x)
     if rank == 0:
         torch.save({k: v.detach().clone() for k, v in trainer.module.state_dict().items()}, out)
+    # Both ranks leave together: a rank exiting while its peer still talks to it aborts gloo.
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
