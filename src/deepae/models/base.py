@@ -12,20 +12,38 @@ from torch import nn
 from ..errors import ConfigError
 
 
-@dataclass
 class AEOutput:
     """What one forward pass returns; losses read the fields they need.
 
     ``logits`` is the pre-sigmoid output when the output activation is a sigmoid, so the
-    cross-entropy can be computed from logits (stable, and cheaper than clamping ``x_hat``).
-    ``mu``/``logvar`` are set by variational models; ``z`` is then a sample from q(z|x).
+    cross-entropy can be computed from logits (stable and cheaper). ``x_hat``, the reconstruction
+    in data space, is then computed on first access only: a training step with the BCE loss never
+    needs it. ``mu``/``logvar`` are set by variational models; ``z`` is then a sample from q(z|x).
     """
 
-    x_hat: torch.Tensor
-    z: torch.Tensor
-    logits: torch.Tensor | None = None
-    mu: torch.Tensor | None = None
-    logvar: torch.Tensor | None = None
+    __slots__ = ("z", "logits", "mu", "logvar", "_x_hat")
+
+    def __init__(
+        self,
+        x_hat: torch.Tensor | None = None,
+        z: torch.Tensor | None = None,
+        logits: torch.Tensor | None = None,
+        mu: torch.Tensor | None = None,
+        logvar: torch.Tensor | None = None,
+    ):
+        if x_hat is None and logits is None:
+            raise ValueError("AEOutput needs x_hat or logits")
+        self._x_hat, self.z, self.logits, self.mu, self.logvar = x_hat, z, logits, mu, logvar
+
+    @property
+    def x_hat(self) -> torch.Tensor:
+        if self._x_hat is None:
+            self._x_hat = torch.sigmoid(self.logits)
+        return self._x_hat
+
+    def __repr__(self) -> str:
+        shapes = {k: tuple(getattr(self, k).shape) for k in ("x_hat", "z", "logits", "mu", "logvar") if getattr(self, k) is not None}
+        return f"AEOutput({shapes})"
 
 
 @dataclass
@@ -109,10 +127,13 @@ class BaseAutoEncoder(nn.Module):
         return self._activate(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor) -> AEOutput:
-        z = self.encode(x)
-        logits = self.decode_logits(z)
-        sigmoid = self.config.output_activation == "sigmoid"
-        return AEOutput(x_hat=self._activate(logits), z=z, logits=logits if sigmoid else None)
+        return self._output(self.decode_logits(z := self.encode(x)), z)
+
+    def _output(self, h: torch.Tensor, z: torch.Tensor, **extra: torch.Tensor) -> AEOutput:
+        """Wrap the decoder's pre-activation ``h``: logits for a sigmoid output, else the output itself."""
+        if self.config.output_activation == "sigmoid":
+            return AEOutput(z=z, logits=h, **extra)
+        return AEOutput(x_hat=h, z=z, **extra)
 
     def layer_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every block's representation, in order: ``encoder.i``, ``code``, ``decoder.i``, ``output``."""

@@ -135,9 +135,7 @@ class VariationalMixin:
     def forward(self, x: torch.Tensor) -> AEOutput:
         mu, logvar = self.encoder(self._prepare(x))
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        logits = self.decode_logits(z)
-        sigmoid = self.config.output_activation == "sigmoid"
-        return AEOutput(x_hat=self._activate(logits), z=z, logits=logits if sigmoid else None, mu=mu, logvar=logvar)
+        return self._output(self.decode_logits(z), z, mu=mu, logvar=logvar)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

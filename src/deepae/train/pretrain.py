@@ -33,7 +33,7 @@ def greedy_pretrain(
             out = pair[1](z)
             if outermost:
                 # The outermost pair reconstructs the data itself, with the model's own loss.
-                output = AEOutput(x_hat=torch.sigmoid(out) if sigmoid else out, z=z, logits=out if sigmoid else None)
+                output = AEOutput(z=z, logits=out) if sigmoid else AEOutput(x_hat=out, z=z)
                 loss = objective.reconstruction(output, batch)
             else:
                 # Inner pairs reconstruct hidden activations, which are not probabilities.
