@@ -211,3 +211,15 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     ddp = torch.load(out, weights_only=True)
     for key, value in single.module.state_dict().items():
         torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_flush_denormal_only_while_training():
+    seen = {}
+
+    class Probe(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen["during"] = (torch.tensor([1e-39]) * 1.0).item()
+
+    Trainer(_model(), Objective(loss="bce"), _config(epochs=1), callbacks=[Probe()]).fit(_data())
+    assert seen["during"] == 0.0  # subnormals flushed while training
+    assert (torch.tensor([1e-39]) * 1.0).item() != 0.0  # and the process default is back afterwards
