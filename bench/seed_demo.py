@@ -1,0 +1,195 @@
+"""seed-demo: the seed's 784-32-784 Keras demo, trained by deepae and by Keras 3 in the same run.
+
+Every implementation trains the same model (Dense(32, relu) -> Dense(784, sigmoid), Glorot
+init, BCE, Adadelta rho=0.95 eps=1e-7, batch 256) on the same MNIST arrays and scores the test set
+after every epoch. Runs are interleaved seed by seed so that a change of load on a shared machine
+falls on all of them alike. Speed is the median over epochs of the training seconds per epoch
+(the validation pass excluded on both sides); quality is the test BCE after the last epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+import deepae
+
+from ._core import Context, Report, Timer, mean_std, median, pyplot, register
+from ._peer import KerasPeer, peer_python
+
+PRESET = "seed-demo"
+QUICK = dict(n_train=6000, n_test=1000, epochs=3)
+
+
+@dataclass
+class Run:
+    """One training run: per-epoch training seconds and test BCE."""
+
+    impl: str
+    seed: int
+    epoch_seconds: list[float]
+    test_bce: list[float]
+    total_seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return median(self.epoch_seconds)
+
+
+def run_deepae(x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int) -> Run:
+    """The estimator exactly as a user writes it: the preset's parameters and a seed."""
+    params = {**deepae.get_preset(PRESET).params, "epochs": epochs}
+    ae = deepae.AutoEncoder(**params, random_state=seed)
+    with Timer() as t:
+        ae.fit(x_train, validation_data=x_test)
+    hist = ae.history_
+    return Run("deepae", seed, [h["time"] for h in hist], [h["val_loss"] for h in hist], t.seconds)
+
+
+def run_torch_loop(x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int) -> Run:
+    """A plain hand-written PyTorch loop for the same model: what deepae's overhead is measured against."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 784))  # logits out; sigmoid in the loss
+    for layer in (model[0], model[2]):
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+    loss_fn = nn.BCEWithLogitsLoss()
+    xtr, xte = torch.from_numpy(x_train), torch.from_numpy(x_test)
+    seconds, bce = [], []
+    with Timer() as total:
+        for _ in range(epochs):
+            with Timer() as t:
+                for idx in torch.randperm(len(xtr)).split(256):
+                    batch = xtr[idx]
+                    loss = loss_fn(model(batch), batch)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+            seconds.append(t.seconds)
+            with torch.no_grad():
+                bce.append(float(loss_fn(model(xte), xte)))
+    return Run("torch loop", seed, seconds, bce, total.seconds)
+
+
+def run_keras(peer: KerasPeer, seed: int, epochs: int, lr: float | None) -> Run:
+    out = peer.run(seed=seed, epochs=epochs, lr=lr, batch_size=256)
+    name = "keras (lr=1.0)" if lr is not None else "keras verbatim (lr=0.001)"
+    return Run(name, seed, out["train_seconds"], out["val_loss"], out["total_seconds"],
+               {"learning_rate": out["learning_rate"], "versions": out["versions"]})
+
+
+def summarise(runs: list[Run]) -> list[dict]:
+    """One table row per implementation, seeds pooled."""
+    rows = []
+    for impl in dict.fromkeys(r.impl for r in runs):
+        mine = [r for r in runs if r.impl == impl]
+        spe = [r.seconds_per_epoch for r in mine]
+        bce_mean, bce_std = mean_std([r.test_bce[-1] for r in mine])
+        rows.append({
+            "implementation": impl,
+            "seeds": len(mine),
+            "s/epoch (median)": median(spe),
+            "s/epoch per seed": ", ".join(f"{s:.3g}" for s in spe),
+            "total s (mean)": float(np.mean([r.total_seconds for r in mine])),
+            "test BCE (mean)": bce_mean,
+            "± std": bce_std,
+            "test BCE per seed": ", ".join(f"{r.test_bce[-1]:.4f}" for r in mine),
+        })
+    return rows
+
+
+def headline(rows: list[dict], epochs: int) -> list[dict]:
+    by = {r["implementation"]: r for r in rows}
+    ours, keras, verbatim = by["deepae"], by.get("keras (lr=1.0)"), by.get("keras verbatim (lr=0.001)")
+    out = []
+    if keras:
+        speedup = keras["s/epoch (median)"] / ours["s/epoch (median)"]
+        out.append({"metric": "784-32-784 seconds per epoch (median)", "published": None,
+                    "ours": f"{ours['s/epoch (median)']:.3g} s", "peer": f"Keras {keras['s/epoch (median)']:.3g} s",
+                    "ratio": f"{speedup:.2f}× faster", "target": "≥ 4× faster", "met": speedup >= 4})
+    out.append({"metric": f"784-32-784 test BCE after {epochs} epochs (mean of {ours['seeds']} seeds)",
+                "published": "0.09–0.11 (Keras tutorial)", "ours": f"{ours['test BCE (mean)']:.4f}",
+                "peer": f"Keras {keras['test BCE (mean)']:.4f}" if keras else None,
+                "ratio": f"{ours['test BCE (mean)'] / keras['test BCE (mean)']:.3f}" if keras else None,
+                "target": "≤ Keras' mean", "met": bool(keras) and ours["test BCE (mean)"] <= keras["test BCE (mean)"]})
+    if verbatim:
+        out.append({"metric": f"test BCE vs the seed's code verbatim on Keras 3 (Adadelta default lr=0.001), {epochs} epochs",
+                    "published": None, "ours": f"{ours['test BCE (mean)']:.4f}",
+                    "peer": f"Keras {verbatim['test BCE (mean)']:.4f}", "ratio": None, "target": None, "met": None})
+    return out
+
+
+def plot(runs: list[Run], path) -> None:
+    plt = pyplot()
+
+    impls = list(dict.fromkeys(r.impl for r in runs))
+    colors = dict(zip(impls, plt.get_cmap("tab10").colors))
+    # deepae and the hand-written loop give the same curves to 4 digits: draw the loop dashed on top.
+    style = {impl: dict(color=colors[impl], alpha=0.8, lw=2.5 if impl == "deepae" else 1.2,
+                        ls="--" if impl == "torch loop" else "-") for impl in impls}
+    fig, (ax_bce, ax_zoom, ax_t) = plt.subplots(1, 3, figsize=(17, 4.8))
+    last_half = len(runs[0].test_bce) // 2
+    for r in runs:
+        first = r.seed == min(x.seed for x in runs if x.impl == r.impl)
+        epochs = range(1, len(r.test_bce) + 1)
+        ax_bce.plot(epochs, r.test_bce, **style[r.impl], label=r.impl if first else None)
+        if max(r.test_bce[last_half:]) < 0.5:  # the zoom leaves out runs that never learned
+            ax_zoom.plot(epochs[last_half:], r.test_bce[last_half:], **style[r.impl], label=r.impl if first else None)
+    ax_bce.set(xlabel="epoch", ylabel="test BCE (mean per pixel)", yscale="log", title="Test BCE per epoch, every seed")
+    ax_zoom.set(xlabel="epoch", ylabel="test BCE", title="Second half, zoomed (one line per seed)")
+    for ax in (ax_bce, ax_zoom):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    for i, impl in enumerate(impls):
+        secs = [s for r in runs if r.impl == impl for s in r.epoch_seconds]
+        ax_t.boxplot(secs, positions=[i], widths=0.5, showfliers=True)
+    ax_t.set_xticks(range(len(impls)), impls, rotation=15)
+    ax_t.set(ylabel="training seconds per epoch", title="Seconds per epoch (all epochs, all seeds)")
+    ax_t.set_ylim(bottom=0)
+    ax_t.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@register("seed-demo")
+def run(ctx: Context) -> Report:
+    """The seed's 784-32-784 demo: deepae vs Keras 3 (and a plain PyTorch loop), speed and test BCE."""
+    quick = ctx.quick
+    train = ctx.data("mnist", "train", QUICK["n_train"]).flat()
+    test = ctx.data("mnist", "test", QUICK["n_test"]).flat()
+    epochs = QUICK["epochs"] if quick else deepae.get_preset(PRESET).params["epochs"]
+    seeds = range(ctx.n_seeds(3))
+    peer = KerasPeer(train, test) if peer_python() else None
+    notes = [] if peer else ["Keras peer skipped: no .venv-bench (see bench/requirements.txt)."]
+    runs: list[Run] = []
+    try:
+        for seed in seeds:
+            ctx.log(f"seed-demo: seed {seed}")
+            runs.append(run_deepae(train, test, seed, epochs))
+            runs.append(run_torch_loop(train, test, seed, epochs))
+            if peer:
+                runs.append(run_keras(peer, seed, epochs, lr=1.0))
+                runs.append(run_keras(peer, seed, epochs, lr=None))
+            ctx.log("  " + "; ".join(f"{r.impl}: {r.seconds_per_epoch:.3f} s/epoch, BCE {r.test_bce[-1]:.4f}"
+                                     for r in runs if r.seed == seed))
+    finally:
+        if peer:
+            peer.close()
+    rows = summarise(runs)
+    plot(runs, ctx.path(".png"))
+    peer_versions = next((r.extra["versions"] for r in runs if "versions" in r.extra), {})
+    notes.append("s/epoch: training steps only (both sides exclude the per-epoch test pass); "
+                 "total s: the whole fit() call including the per-epoch test pass.")
+    return Report(
+        title=f"seed-demo: 784-32-784 on MNIST, deepae vs Keras {peer_versions.get('keras', '')}".strip(),
+        rows=rows, headline=headline(rows, epochs), notes=notes, plots=[ctx.path(".png").name],
+        peer_versions=peer_versions,
+        figures={"epochs": epochs, "n_train": len(train), "n_test": len(test),
+                 "runs": [r.__dict__ for r in runs]},
+    )
