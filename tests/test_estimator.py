@@ -126,6 +126,12 @@ def test_images_with_conv_model(tmp_path):
         AutoEncoder(model="conv", epochs=1).fit(rng.random((10, 50)))
 
 
+def test_batch_norm_model_fits():
+    X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    ae = AutoEncoder(code_size=3, hidden=(8,), model_params={"batch_norm": True}, epochs=2).fit(X)
+    assert ae.transform(X).shape == (64, 3)
+
+
 def test_mse_and_identity_output_for_unbounded_data():
     X = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
     ae = AutoEncoder(code_size=2, code_activation="linear", epochs=2).fit(X)

@@ -151,9 +151,14 @@ class BaseAutoEncoder(nn.Module):
 
     @property
     def code_dim(self) -> int:
-        with torch.no_grad():
-            probe = torch.zeros(1, *self.input_shape, device=self._device())
-            return self.encode(probe).shape[1]
+        # Probe in eval mode: batch norm cannot take a batch of one while training.
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self.encode(torch.zeros(1, *self.input_shape, device=self._device())).shape[1]
+        finally:
+            self.train(was_training)
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
