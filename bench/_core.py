@@ -204,6 +204,14 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path, tight: bool = True) -> None:
+    """Write ``fig`` to ``path`` at the benchmarks' resolution and free it."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
 # -- tables -----------------------------------------------------------------------------
 def fmt(value: Any, digits: int = 3) -> str:
     """Numbers to ``digits`` significant figures; anything else as text; None as a dash."""

@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 
 import deepae
 
-from ._core import Context, Report, Timer, pyplot, register, squared_error_per_image
+from ._core import Context, Report, Timer, pyplot, save_figure, register, squared_error_per_image
 
 CODE_SIZES = (2, 4, 8, 16, 32, 64, 128)
 DATASETS = ("mnist", "fashion-mnist")
@@ -58,9 +58,7 @@ def plot(points: list[dict], path) -> None:
         ax.set_xticks(CODE_SIZES, [str(k) for k in CODE_SIZES])
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @register("pca")

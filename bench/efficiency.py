@@ -18,7 +18,7 @@ import torch
 
 import deepae
 
-from ._core import Context, Report, median, pyplot, register, squared_error_per_image
+from ._core import Context, Report, median, pyplot, save_figure, register, squared_error_per_image
 from .hinton import AE_PARAMS
 
 SIZES = (2048, 4096)
@@ -139,6 +139,4 @@ def plot(runs: list[dict], fp32_peak: float, bf16_peak: float, path) -> None:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -16,7 +16,7 @@ from sklearn.decomposition import PCA
 import deepae
 from deepae.train import Callback
 
-from ._core import Context, Report, Timer, pyplot, register, squared_error_per_image
+from ._core import Context, Report, Timer, pyplot, save_figure, register, squared_error_per_image
 from .logistic_pca import LogisticPCA
 
 PAPER = {"autoencoder": 3.00, "logistic PCA": 8.01, "PCA": 13.87}
@@ -90,9 +90,7 @@ def plot_reconstructions(x: np.ndarray, recons: dict[str, np.ndarray], errors: d
         label = name if name == "original" else f"{name}\n{errors[name]:.2f}"
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle("Test digits and their 30-D reconstructions (squared error per test image)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_code_maps(maps: dict[str, np.ndarray], y: np.ndarray, path) -> None:
@@ -104,8 +102,7 @@ def plot_code_maps(maps: dict[str, np.ndarray], y: np.ndarray, path) -> None:
         ax.set_title(name)
         ax.set_xticks([]), ax.set_yticks([])
     fig.colorbar(sc, ax=axes, ticks=range(10), label="digit")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def plot_curve(curve: list[tuple[int, float]], baselines: dict[str, float], path) -> None:
@@ -119,9 +116,7 @@ def plot_curve(curve: list[tuple[int, float]], baselines: dict[str, float], path
            title="Hinton & Salakhutdinov (2006) Fig. 2 measure during training")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # -- the benchmark -----------------------------------------------------------------------------------

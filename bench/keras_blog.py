@@ -17,7 +17,7 @@ import deepae
 from deepae.corruption import corrupt
 from deepae.train import Callback
 
-from ._core import Context, Report, Timer, pyplot, register
+from ._core import Context, Report, Timer, pyplot, save_figure, register
 
 # preset -> the tutorial's test loss (None: the tutorial gives no figure to reach).
 TARGETS = {"keras-sparse": 0.10, "keras-deep": 0.097, "keras-conv": 0.094, "keras-denoise": None}
@@ -108,6 +108,4 @@ def plot(results: list[dict], path) -> None:
     ax.set(xlabel="epoch", ylabel="test loss (BCE + penalties)", title="Keras tutorial models (dotted: tutorial's loss)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -17,7 +17,7 @@ from torch import nn
 
 import deepae
 
-from ._core import Context, Report, Timer, mean_std, median, pyplot, register
+from ._core import Context, Report, Timer, mean_std, median, pyplot, save_figure, register
 from ._peer import KerasPeer, peer_python
 
 PRESET = "seed-demo"
@@ -152,9 +152,7 @@ def plot(runs: list[Run], path) -> None:
     ax_t.set(ylabel="training seconds per epoch", title="Seconds per epoch (all epochs, all seeds)")
     ax_t.set_ylim(bottom=0)
     ax_t.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 @register("seed-demo")

@@ -232,8 +232,6 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return self
 
     def _prepare_fit(self, X: np.ndarray, objective: Objective, resume: bool) -> torch.Tensor:
-        if not np.isfinite(X).all():  # validate_data already rejects NaN/inf; keep the invariant explicit
-            raise DataError("X contains NaN or infinite values")
         if resume:
             self._check_fitted()
             return self._to_tensor(X)

@@ -175,7 +175,8 @@ class Objective:
     def __call__(self, model: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss on one batch; ``batch`` is ``x`` (target = x) or ``(x, target)``."""
         x, target = batch if isinstance(batch, (tuple, list)) else (batch, batch)
-        x_in = corrupt(x, self.noise, self.noise_level, self.noise_clip) if model.training else x
+        # Validated once in __post_init__: no need to re-check the noise config every step.
+        x_in = corrupt(x, self.noise, self.noise_level, self.noise_clip, validate=False) if model.training else x
         out = model(x_in)
         terms = {"recon": self.reconstruction(out, target)}
         if self.l1:

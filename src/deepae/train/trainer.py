@@ -246,8 +246,7 @@ class Trainer:
             self._step_scheduler("step")
             # Accumulate on the device: no host sync per step.
             bs = len(batch[0] if isinstance(batch, tuple) else batch)
-            for k, v in {"loss": loss, **terms}.items():
-                sums[k] = sums.get(k, 0) + v.detach().float() * bs
+            self._accumulate(sums, loss, terms, bs)
             count += bs
         logs = {k: float(all_reduce_mean(v / count, self.dist)) for k, v in sums.items()}
         if not math.isfinite(logs["loss"]):
@@ -257,6 +256,14 @@ class Trainer:
             )
         logs["time"] = time.perf_counter() - start
         return logs
+
+    @staticmethod
+    def _accumulate(sums: dict[str, torch.Tensor], loss: torch.Tensor, terms: dict[str, torch.Tensor], n: int) -> None:
+        """Add batch sums on the device (no host sync per step); a lone term is the loss itself."""
+        loss = loss.detach().float() * n
+        sums["loss"] = sums.get("loss", 0) + loss
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + (loss if len(terms) == 1 else v.detach().float() * n)
 
     @torch.no_grad()
     def evaluate(self, data: Any, tensors: tuple[torch.Tensor, ...] | None = None) -> dict[str, float]:
@@ -270,8 +277,7 @@ class Trainer:
             with self._autocast():
                 loss, terms = self.loss_fn(self.model, batch)
             bs = len(batch[0] if isinstance(batch, tuple) else batch)
-            for k, v in {"loss": loss, **terms}.items():
-                sums[k] = sums.get(k, 0) + v.float() * bs
+            self._accumulate(sums, loss, terms, bs)
             count += bs
         return {k: float(v / count) for k, v in sums.items()}
 
