@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -66,6 +68,17 @@ def test_save_load_round_trip(name, cfg, tmp_path):
     x = torch.rand(4, *model.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x).x_hat, model(x).x_hat, rtol=0, atol=0)
+
+
+def test_conv_weights_are_channels_last_and_compute_the_same():
+    model = create_model("conv", input_shape=(3, 16, 16), channels=(4, 8)).eval()
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert all(p.is_contiguous() for p in nchw.parameters())
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).x_hat, nchw(x).x_hat)
 
 
 def test_dense_decoder_mirrors_encoder():
