@@ -81,6 +81,21 @@ def test_conv_weights_are_channels_last_and_compute_the_same():
         torch.testing.assert_close(model(x).x_hat, nchw(x).x_hat)
 
 
+@pytest.mark.parametrize("downsample", ["pool", "stride"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 15, 22)])
+def test_conv_sizes_that_do_not_halve_evenly(shape, downsample):
+    # 28 -> 14 -> 7 -> 4 (the Keras tutorial's 16-8-8 model, a 4x4x8 code) and back to 28.
+    model = create_model("conv", input_shape=shape, channels=(16, 8, 8), downsample=downsample).eval()
+    x = torch.rand(2, *shape)
+    out = model(x)
+    assert out.x_hat.shape == x.shape
+    h, w = shape[1:]
+    for _ in range(3):
+        h, w = -(-h // 2), -(-w // 2)
+    assert model.code_dim == 8 * h * w
+    assert model.config.level_sizes[0] == shape[1:] and model.config.level_sizes[-1] == (h, w)
+
+
 def test_dense_decoder_mirrors_encoder():
     model = create_model("dense", input_shape=(100,), hidden=(64, 32), code_size=8)
     enc = [m.out_features for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
@@ -117,7 +132,7 @@ def test_vae_samples_and_is_stochastic_only_in_training():
         ("dense", dict(dropout=1.5), "dropout=1.5"),
         ("dense", dict(output_activation="softmax"), "output_activation"),
         ("dense", dict(bogus=1), "unknown parameter"),
-        ("conv", dict(input_shape=(1, 30, 30), channels=(8, 8)), "divisible by 4"),
+        ("conv", dict(input_shape=(1, 4, 4), channels=(8, 8, 8)), "too small for 3 downsampling levels"),
         ("conv", dict(input_shape=(28, 28)), "channels, height, width"),
         ("conv", dict(downsample="avg"), "downsample"),
         ("conv-vae", dict(code_size=None), "code_size=None"),

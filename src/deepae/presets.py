@@ -48,17 +48,19 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "keras-conv",
-            "conv AE 1x28x28 -> 32x7x7 (two conv + max-pool levels), Adam, BCE, batch 128",
-            "Keras convolutional autoencoder (keras.io example 'Convolutional autoencoder for image denoising')",
-            dict(model="conv", code_size=None, hidden=(32, 32), loss="bce", output_activation="sigmoid",
-                 optimizer="adam", epochs=50, batch_size=128),
+            "conv AE 1x28x28 -> 8x4x4 code (conv 16-8-8 + max-pool levels, 28 -> 14 -> 7 -> 4), Adadelta, BCE, "
+            "batch 128, 50 epochs",
+            "Keras autoencoder tutorial, 'Convolutional autoencoder'",
+            dict(model="conv", code_size=None, hidden=(16, 8, 8), loss="bce", output_activation="sigmoid",
+                 optimizer="adadelta", epochs=50, batch_size=128),
         ),
         Preset(
             "keras-denoise",
-            "keras-conv trained to remove gaussian noise (std 0.5, clipped to [0, 1])",
+            "conv AE 1x28x28 -> 32x7x7 (conv 32-32 + max-pool levels) trained to remove gaussian noise "
+            "(std 0.5, clipped to [0, 1]), Adadelta, BCE, batch 128, 100 epochs",
             "Keras autoencoder tutorial, 'Application to image denoising' (noise_factor=0.5)",
             dict(model="conv", code_size=None, hidden=(32, 32), loss="bce", output_activation="sigmoid",
-                 optimizer="adam", epochs=100, batch_size=128, noise="gaussian", noise_level=0.5),
+                 optimizer="adadelta", epochs=100, batch_size=128, noise="gaussian", noise_level=0.5),
         ),
         Preset(
             "hinton-mnist",

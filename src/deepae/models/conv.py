@@ -25,9 +25,10 @@ from .layers import (
 class ConvConfig(ModelConfig):
     """A convolutional autoencoder on ``(C, H, W)`` images.
 
-    Each encoder level halves H and W: ``downsample="pool"`` is conv + 2x2 max-pool (decoder:
-    conv + nearest upsampling, as in the Keras tutorial), ``"stride"`` a stride-2 conv (decoder:
-    stride-2 transposed conv). H and W must be divisible by ``2 ** len(channels)``.
+    Each encoder level halves H and W, rounding up (28 -> 14 -> 7 -> 4, like Keras' ``padding="same"``):
+    ``downsample="pool"`` is conv + 2x2 max-pool (decoder: conv + nearest upsampling back to the
+    encoder's size at that level, as in the Keras tutorial), ``"stride"`` a stride-2 conv (decoder:
+    stride-2 transposed conv with the output padding that restores that size).
     ``code_size=None`` keeps the last feature map as the code; an integer adds a dense bottleneck.
     """
 
@@ -54,12 +55,10 @@ class ConvConfig(ModelConfig):
                 raise ConfigError(
                     f"decoder_channels={list(self.decoder_channels)} must have as many levels as channels={list(self.channels)}"
                 )
-        factor = 2 ** len(self.channels)
-        _, h, w = self.input_shape
-        if h % factor or w % factor:
+        if min(min(hw) for hw in self.level_sizes[:-1]) < 2:
             raise ConfigError(
-                f"input_shape={list(self.input_shape)}: height and width must be divisible by {factor} "
-                f"(2 ** {len(self.channels)} downsampling levels)"
+                f"input_shape={list(self.input_shape)} is too small for {len(self.channels)} downsampling "
+                f"levels (sizes {[list(hw) for hw in self.level_sizes]}); use fewer channels entries"
             )
         if self.kernel_size not in (1, 3, 5, 7):
             raise ConfigError(f"kernel_size={self.kernel_size!r}; expected an odd size 1, 3, 5 or 7")
@@ -70,25 +69,36 @@ class ConvConfig(ModelConfig):
             raise ConfigError(f"downsample={self.downsample!r}; expected 'pool' or 'stride'")
 
     @property
+    def level_sizes(self) -> list[tuple[int, int]]:
+        """(H, W) entering each encoder level, then of the last feature map: each level halves, rounding up."""
+        sizes = [tuple(self.input_shape[1:])]
+        for _ in self.channels:
+            h, w = sizes[-1]
+            sizes.append((-(-h // 2), -(-w // 2)))
+        return sizes
+
+    @property
     def feature_shape(self) -> tuple[int, int, int]:
         """Shape of the last encoder feature map."""
-        factor = 2 ** len(self.channels)
-        return self.channels[-1], self.input_shape[1] // factor, self.input_shape[2] // factor
+        return (self.channels[-1], *self.level_sizes[-1])
 
 
-def _level(c_in: int, c_out: int, cfg: ConvConfig, up: bool) -> nn.Sequential:
-    """One resolution level: halves H and W on the way down (``up=False``), doubles them on the way up."""
+def _level(c_in: int, c_out: int, cfg: ConvConfig, up: tuple[int, int] | None = None) -> nn.Sequential:
+    """One resolution level: halves H and W on the way down; on the way up (``up`` = the (H, W) to
+    restore, the encoder's size at that level) doubles them, trimmed to ``up`` where the encoder rounded up."""
     k, p = cfg.kernel_size, cfg.kernel_size // 2
     if cfg.downsample == "stride" and up:
-        # output = (H - 1) * 2 - 2p + k + output_padding = 2H exactly when output_padding = 1 (odd k).
-        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=1)]
+        # output = (H - 1) * 2 - 2p + k + output_padding = 2H - 1 + output_padding (odd k): 0 or 1 restores `up`.
+        h_in, w_in = -(-up[0] // 2), -(-up[1] // 2)
+        pad = (up[0] - (2 * h_in - 1), up[1] - (2 * w_in - 1))
+        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=pad)]
     else:
         layers = [nn.Conv2d(c_in, c_out, k, stride=2 if cfg.downsample == "stride" else 1, padding=p)]
     if cfg.batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(activation(cfg.activation))
     if cfg.downsample == "pool":
-        layers.append(nn.Upsample(scale_factor=2, mode="nearest") if up else nn.MaxPool2d(2))
+        layers.append(nn.Upsample(size=up, mode="nearest") if up else nn.MaxPool2d(2, ceil_mode=True))
     return nn.Sequential(*layers)
 
 
@@ -103,7 +113,7 @@ class ConvAE(BaseAutoEncoder):
         super().__init__(config)
         c_in = config.input_shape[0]
         enc_ch = [c_in, *config.channels]
-        blocks: list[nn.Module] = [_level(a, b, config, up=False) for a, b in zip(enc_ch[:-1], enc_ch[1:])]
+        blocks: list[nn.Module] = [_level(a, b, config) for a, b in zip(enc_ch[:-1], enc_ch[1:])]
         n_feat = math.prod(config.feature_shape)
         if config.code_size is not None:
             blocks.append(self._code_block(n_feat))
@@ -116,7 +126,8 @@ class ConvAE(BaseAutoEncoder):
         # The code arrives flattened (B, code_dim); give it back its (C, h, w) feature-map shape.
         dec.append(nn.Unflatten(1, config.feature_shape))
         up_ch = [config.channels[-1], *dec_ch]
-        dec += [_level(a, b, config, up=True) for a, b in zip(up_ch[:-1], up_ch[1:])]
+        restore = config.level_sizes[-2::-1]  # the encoder's sizes, deepest level first
+        dec += [_level(a, b, config, up=hw) for a, b, hw in zip(up_ch[:-1], up_ch[1:], restore)]
         # Final conv to the image's channels, no activation: the loss wants logits.
         dec.append(nn.Conv2d(up_ch[-1], c_in, config.kernel_size, padding=config.kernel_size // 2))
         self.decoder = nn.Sequential(*dec)
