@@ -309,6 +309,7 @@ def readme_table(results_dir: Path = RESULTS) -> str:
             rows.append({
                 "benchmark": doc["benchmark"], "metric": h["metric"], "published": h.get("published"),
                 "ours": h.get("ours"), "peer": h.get("peer"), "ratio": h.get("ratio"),
+                "target": h.get("target"), "met": {True: "yes", False: "**no**"}.get(h.get("met")),
                 "command": f"`{doc['command']}`",
             })
     return markdown_table(rows)

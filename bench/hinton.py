@@ -29,7 +29,8 @@ TARGET_AE = 2.5
 # Seen here: 200 bf16 epochs at lr 1e-3 2.56 in 27 min; 150 fp32 epochs 2.54 in 32 min on a shared
 # machine (results/tuning/fp32-150-epochs-hinton-2006.md); at lr 2e-3, 2.47 in 27 min (results/hinton-2006.md).
 # 20-epoch runs on this CPU put lr 2e-3 ahead of 1e-3 (2.92 vs 2.96) and GELU (3.65), batch norm (3.45)
-# and batch 64 (2.95, 1.6x slower) behind (python -m bench.tune_hinton --configs cpu20-elu cpu20-lr2e-3 cpu20-gelu cpu20-bn cpu20-bs64-lr5e-4).
+# and batch 64 (2.95, 1.6x slower) behind:
+#   python -m bench.tune_hinton --configs cpu20-elu cpu20-lr2e-3 cpu20-gelu cpu20-bn cpu20-bs64-lr5e-4
 AE_PARAMS = {**deepae.get_preset("hinton-mnist").params, "activation": "elu", "optimizer": "adamw", "lr": 2e-3,
              "optimizer_params": {"weight_decay": 0.2}, "batch_size": 128, "epochs": 200, "precision": "bf16"}
 MAP_PARAMS = {"code_size": 2, "epochs": 10, "batch_size": 256}  # the 2-D map is a picture, not a score
