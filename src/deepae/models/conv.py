@@ -132,7 +132,7 @@ class ConvAE(BaseAutoEncoder):
         dec.append(nn.Conv2d(up_ch[-1], c_in, config.kernel_size, padding=config.kernel_size // 2))
         self.decoder = nn.Sequential(*dec)
         init_weights(self, config.init)
-        # Channels-last (NHWC) convolutions run ~1.6x faster on the CPU (oneDNN) and suit GPU tensor
+        # Channels-last (NHWC) convolutions train ~1.4x faster on the CPU (oneDNN) and suit GPU tensor
         # cores; checkpoints still store contiguous tensors, and loading copies into this layout.
         self.to(memory_format=torch.channels_last)
 
