@@ -165,7 +165,8 @@ def plot(results: list[dict], path) -> None:
             ax.plot(range(1, len(k) + 1), k, "--", color=f"C{i}", lw=1, label=f"{r['preset']} (Keras)")
         if r["target"] is not None:
             ax.axhline(r["target"], color=f"C{i}", ls=":", lw=1)
-    ax.set(xlabel="epoch", ylabel="test loss (BCE + penalties)", title="Keras tutorial models (dashed: Keras 3; dotted: tutorial's loss)")
+    ax.set(xlabel="epoch", ylabel="test loss (BCE + penalties)",
+           title="Keras tutorial models (dashed: Keras 3; dotted: tutorial's loss)")
     ax.set_ylim(0.08, 0.2)  # the first epochs start far above; the targets sit at 0.094-0.11
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
