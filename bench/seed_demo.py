@@ -52,6 +52,20 @@ def run_deepae(x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int) 
     return Run("deepae", seed, [h["time"] for h in hist], [h["val_loss"] for h in hist], t.seconds)
 
 
+def run_epochs(impl: str, seed: int, epochs: int, x_train: np.ndarray, step, test_bce) -> Run:
+    """Shuffle into batches of 256, ``step(batch)`` each, then ``test_bce()``: one baseline's run, timed."""
+    xtr = torch.from_numpy(x_train)
+    seconds, bce = [], []
+    with Timer() as total:
+        for _ in range(epochs):
+            with Timer() as t:
+                for idx in torch.randperm(len(xtr)).split(256):
+                    step(xtr.index_select(0, idx))
+            seconds.append(t.seconds)
+            bce.append(test_bce())
+    return Run(impl, seed, seconds, bce, total.seconds)
+
+
 def run_torch_loop(x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int) -> Run:
     """A plain hand-written PyTorch loop for the same model: what deepae's overhead is measured against."""
     torch.manual_seed(seed)
@@ -61,21 +75,19 @@ def run_torch_loop(x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: i
         nn.init.zeros_(layer.bias)
     opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
     loss_fn = nn.BCEWithLogitsLoss()
-    xtr, xte = torch.from_numpy(x_train), torch.from_numpy(x_test)
-    seconds, bce = [], []
-    with Timer() as total:
-        for _ in range(epochs):
-            with Timer() as t:
-                for idx in torch.randperm(len(xtr)).split(256):
-                    batch = xtr[idx]
-                    loss = loss_fn(model(batch), batch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-            seconds.append(t.seconds)
-            with torch.no_grad():
-                bce.append(float(loss_fn(model(xte), xte)))
-    return Run("torch loop", seed, seconds, bce, total.seconds)
+    xte = torch.from_numpy(x_test)
+
+    def step(batch: torch.Tensor) -> None:
+        loss = loss_fn(model(batch), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def test_bce() -> float:
+        return float(loss_fn(model(xte), xte))
+
+    return run_epochs("torch loop", seed, epochs, x_train, step, test_bce)
 
 
 @torch.no_grad()
@@ -91,31 +103,29 @@ def run_hand_gradients(x_train: np.ndarray, x_test: np.ndarray, seed: int, epoch
     square_avg = [torch.zeros_like(p) for p in params]
     acc_delta = [torch.zeros_like(p) for p in params]
     rho, eps = 0.95, 1e-7
-    xtr, xte = torch.from_numpy(x_train), torch.from_numpy(x_test)
-    seconds, bce = [], []
-    with Timer() as total:
-        for _ in range(epochs):
-            with Timer() as t:
-                for idx in torch.randperm(len(xtr)).split(256):
-                    x = xtr.index_select(0, idx)
-                    h = torch.addmm(b1, x, w1.t()).relu_()
-                    # d(mean BCE)/d(logits) = (sigmoid(logits) - x) / x.numel()
-                    g_out = torch.sigmoid(torch.addmm(b2, h, w2.t())).sub_(x).div_(x.numel())
-                    g_h = (g_out @ w2).mul_(h > 0)
-                    grads = [g_h.t() @ x, g_h.sum(0), g_out.t() @ h, g_out.sum(0)]
-                    torch._foreach_mul_(square_avg, rho)
-                    torch._foreach_addcmul_(square_avg, grads, grads, value=1 - rho)
-                    std = torch._foreach_sqrt(torch._foreach_add(square_avg, eps))
-                    delta = torch._foreach_sqrt(torch._foreach_add(acc_delta, eps))
-                    torch._foreach_div_(delta, std)
-                    torch._foreach_mul_(delta, grads)
-                    torch._foreach_mul_(acc_delta, rho)
-                    torch._foreach_addcmul_(acc_delta, delta, delta, value=1 - rho)
-                    torch._foreach_sub_(params, delta)  # lr = 1.0
-            seconds.append(t.seconds)
-            logits = torch.addmm(b2, torch.addmm(b1, xte, w1.t()).relu_(), w2.t())
-            bce.append(float(nn.functional.binary_cross_entropy_with_logits(logits, xte)))
-    return Run("torch, hand-derived gradients", seed, seconds, bce, total.seconds)
+    xte = torch.from_numpy(x_test)
+
+    def step(x: torch.Tensor) -> None:
+        h = torch.addmm(b1, x, w1.t()).relu_()
+        # d(mean BCE)/d(logits) = (sigmoid(logits) - x) / x.numel()
+        g_out = torch.sigmoid(torch.addmm(b2, h, w2.t())).sub_(x).div_(x.numel())
+        g_h = (g_out @ w2).mul_(h > 0)
+        grads = [g_h.t() @ x, g_h.sum(0), g_out.t() @ h, g_out.sum(0)]
+        torch._foreach_mul_(square_avg, rho)
+        torch._foreach_addcmul_(square_avg, grads, grads, value=1 - rho)
+        std = torch._foreach_sqrt(torch._foreach_add(square_avg, eps))
+        delta = torch._foreach_sqrt(torch._foreach_add(acc_delta, eps))
+        torch._foreach_div_(delta, std)
+        torch._foreach_mul_(delta, grads)
+        torch._foreach_mul_(acc_delta, rho)
+        torch._foreach_addcmul_(acc_delta, delta, delta, value=1 - rho)
+        torch._foreach_sub_(params, delta)  # lr = 1.0
+
+    def test_bce() -> float:
+        logits = torch.addmm(b2, torch.addmm(b1, xte, w1.t()).relu_(), w2.t())
+        return float(nn.functional.binary_cross_entropy_with_logits(logits, xte))
+
+    return run_epochs("torch, hand-derived gradients", seed, epochs, x_train, step, test_bce)
 
 
 def run_keras(peer: KerasPeer, seed: int, epochs: int, lr: float | None) -> Run:
