@@ -58,7 +58,8 @@ class ConvConfig(ModelConfig):
         if min(min(hw) for hw in self.level_sizes[:-1]) < 2:
             raise ConfigError(
                 f"input_shape={list(self.input_shape)} is too small for {len(self.channels)} downsampling "
-                f"levels (sizes {[list(hw) for hw in self.level_sizes]}); give fewer levels (channels, or hidden in the estimator)"
+                f"levels (sizes {[list(hw) for hw in self.level_sizes]}); "
+                "give fewer levels (channels, or hidden in the estimator)"
             )
         if self.kernel_size not in (1, 3, 5, 7):
             raise ConfigError(f"kernel_size={self.kernel_size!r}; expected an odd size 1, 3, 5 or 7")
