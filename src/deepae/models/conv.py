@@ -89,9 +89,8 @@ def _level(c_in: int, c_out: int, cfg: ConvConfig, up: tuple[int, int] | None = 
     restore, the encoder's size at that level) doubles them, trimmed to ``up`` where the encoder rounded up."""
     k, p = cfg.kernel_size, cfg.kernel_size // 2
     if cfg.downsample == "stride" and up:
-        # output = (H - 1) * 2 - 2p + k + output_padding = 2H - 1 + output_padding (odd k): 0 or 1 restores `up`.
-        h_in, w_in = -(-up[0] // 2), -(-up[1] // 2)
-        pad = (up[0] - (2 * h_in - 1), up[1] - (2 * w_in - 1))
+        # From ceil(S / 2): output = 2 * ceil(S / 2) - 1 + output_padding (odd k), so 1 restores an even S, 0 an odd one.
+        pad = (1 - up[0] % 2, 1 - up[1] % 2)
         layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=p, output_padding=pad)]
     else:
         layers = [nn.Conv2d(c_in, c_out, k, stride=2 if cfg.downsample == "stride" else 1, padding=p)]
