@@ -13,7 +13,7 @@ from sklearn.utils.validation import validate_data
 
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError
 from .losses import Objective, resolve_loss
-from .registry import get_model_class
+from .registry import create_model, get_model_class, list_models
 from .train import (
     TrainConfig,
     Trainer,
@@ -25,8 +25,6 @@ from .train import (
     transfer_weights,
 )
 from .train.checkpoint import build_model, load_model
-
-_IMAGE_MODELS = ("conv", "conv-vae")
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -147,17 +145,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             "output_activation": output_activation,
         }
         if self.hidden:
-            cfg["channels" if self.model in _IMAGE_MODELS else "hidden"] = tuple(self.hidden)
-        if self.model in ("vae", "conv-vae") and self.code_activation == "relu":
+            cfg[cls.hidden_param] = tuple(self.hidden)
+        if cls.variational and self.code_activation == "relu":
             cfg["code_activation"] = "linear"  # a Gaussian code has no activation
         cfg.update(self.model_params or {})
-        if cfg["code_size"] is None and self.model not in ("conv",):
-            raise ConfigError(f"code_size=None is only allowed for model='conv'; {self.model!r} needs an integer")
+        if cfg["code_size"] is None and cls.fixed_code:
+            raise ConfigError(f"code_size=None keeps a feature map as the code, which model={self.model!r} cannot; give an integer")
         return cls.config_class.from_dict(cfg).to_dict()
 
     def _input_shape(self, X: np.ndarray) -> tuple[int, ...]:
         """The model's per-sample shape; flat rows are reshaped to images for conv models."""
-        if self.model not in _IMAGE_MODELS:
+        if not get_model_class(self.model).is_image:
             return tuple(X.shape[1:])
         if X.ndim == 4:
             return tuple(X.shape[1:])
@@ -252,8 +250,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.input_shape_ = self._input_shape(X)
         if math.prod(self.input_shape_) != math.prod(X.shape[1:]):
             raise DataError(f"model_params input_shape={list(self.input_shape_)} does not match {X.shape[1]} features")
-        model_cls = get_model_class(self.model)
-        self.model_ = model_cls(model_cls.config_class.from_dict(self._model_config(self.input_shape_, out_act)))
+        self.model_ = create_model(self.model, **self._model_config(self.input_shape_, out_act))
         if self.init_from is not None:
             self.transferred_ = transfer_weights(self.model_, self.init_from, self.init_parts, self.freeze)
         self._n_features_out = self.model_.code_dim
@@ -311,8 +308,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
         """Draw from a variational model's prior and decode: (n_samples, *data shape)."""
         self._check_fitted()
-        if not hasattr(self.model_, "sample"):
-            raise ConfigError(f"sample() needs a variational model ('vae', 'conv-vae'); this one is {self.model!r}")
+        if not self.model_.variational:
+            variational = [m for m in list_models() if get_model_class(m).variational]
+            raise ConfigError(f"sample() needs a variational model ({', '.join(variational)}); this one is {self.model!r}")
         gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
         self.model_.cpu()
         return self._to_data_layout(self.model_.sample(n_samples, generator=gen).numpy())

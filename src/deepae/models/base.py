@@ -85,6 +85,12 @@ class BaseAutoEncoder(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    # Model facts, read by the estimator, the CLI and the applications instead of lists of names.
+    is_image: ClassVar[bool] = False  # takes (B, C, H, W) images; the estimator reshapes flat rows
+    variational: ClassVar[bool] = False  # Gaussian code: forward samples, sample() decodes the prior
+    image_to_image: ClassVar[bool] = False  # maps images to images of any size (no fixed input size)
+    fixed_code: ClassVar[bool] = True  # the code has a fixed length (code_size None is not allowed)
+    hidden_param: ClassVar[str] = "hidden"  # the config field the estimator's ``hidden`` fills
 
     encoder: nn.Sequential
     decoder: nn.Sequential

@@ -108,6 +108,9 @@ class ConvAE(BaseAutoEncoder):
 
     config_class = ConvConfig
     config: ConvConfig
+    is_image = True
+    fixed_code = False  # code_size=None keeps the last feature map as the code
+    hidden_param = "channels"
 
     def __init__(self, config: ConvConfig):
         super().__init__(config)
@@ -160,6 +163,7 @@ class ConvVAE(VariationalMixin, ConvAE):
     """Convolutional variational autoencoder."""
 
     config_class = ConvVAEConfig
+    fixed_code = True
 
     def _code_block(self, n_feat: int) -> nn.Module:
         return nn.Sequential(nn.Flatten(1), GaussianHead(n_feat, self.config.code_size))

@@ -128,6 +128,8 @@ class VariationalMixin:
     ``forward`` samples z = mu + sigma * eps while training and uses mu in eval mode.
     """
 
+    variational = True
+
     def _code(self, h):
         mu, _ = h
         return mu

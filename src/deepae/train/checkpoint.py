@@ -22,7 +22,7 @@ from safetensors.torch import save as st_save
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
-from ..registry import get_model_class
+from ..registry import create_model
 
 FORMAT = "deepae-checkpoint"
 FORMAT_VERSION = 1
@@ -140,9 +140,10 @@ def build_model(config: dict[str, Any]) -> torch.nn.Module:
         name, values = config["model"]["name"], config["model"]["config"]
     except (KeyError, TypeError):
         raise CheckpointError("config.json has no 'model' section with 'name' and 'config'") from None
-    cls = get_model_class(name)
+    if not isinstance(name, str) or not isinstance(values, dict):
+        raise CheckpointError("config.json's 'model' section needs a string 'name' and a 'config' table")
     try:
-        return cls(cls.config_class.from_dict(values))
+        return create_model(name, **values)
     except ConfigError as exc:
         raise CheckpointError(f"config.json describes an invalid {name!r} model: {exc}") from None
 
