@@ -13,6 +13,7 @@ import pytest
 from PIL import Image as PILImage
 
 from deepae import report, runs
+from deepae.report.run_report import code_map_points, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHECK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_report.py"
@@ -110,7 +111,7 @@ def test_external_resource_detection():
 
 def test_report_of_a_run_is_self_contained(run, tmp_path):
     ds = runs.load_for_run(run)
-    out = runs.write_report(run, ds, tmp_path / "report.html")
+    out = write_report(run, ds, tmp_path / "report.html")
     page = out.read_text()
     for title in ("Metrics", "Training", "Originals and reconstructions", "Map of the codes", "Error per class",
                   "Configuration", "Architecture", "Versions"):
@@ -121,15 +122,15 @@ def test_report_of_a_run_is_self_contained(run, tmp_path):
 
 def test_code_map_points():
     codes = np.random.default_rng(0).random((40, 6))
-    assert runs.code_map_points(codes, "pca").shape == (40, 2)
-    assert runs.code_map_points(codes[:, :1], "pca").shape == (40, 2)  # a 1-number code is drawn as it is
+    assert code_map_points(codes, "pca").shape == (40, 2)
+    assert code_map_points(codes[:, :1], "pca").shape == (40, 2)  # a 1-number code is drawn as it is
     with pytest.raises(ValueError, match="expected 'pca' or 'tsne'"):
-        runs.code_map_points(codes, "umap")
+        code_map_points(codes, "umap")
 
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="/usr/bin/chromium is not installed")
 def test_report_renders_in_headless_chromium(run, tmp_path):
-    page = runs.write_report(run, runs.load_for_run(run), tmp_path / "report.html")
+    page = write_report(run, runs.load_for_run(run), tmp_path / "report.html")
     shot = tmp_path / "shot.png"
     result = subprocess.run([sys.executable, str(CHECK_SCRIPT), str(page), "--screenshot", str(shot)],
                             capture_output=True, text=True, timeout=180)
