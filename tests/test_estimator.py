@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -11,7 +12,8 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepae import AutoEncoder, CheckpointError, ConfigError, DataError, NotFittedError, load
-from deepae.train import read_config
+from deepae.train import Callback, read_config
+from deepae.train.trainer import flush_denormal_enabled
 
 # check_estimator fits dozens of times on tiny data: keep each fit to a few milliseconds.
 FAST = dict(epochs=3, batch_size=32, device="cpu", random_state=0)
@@ -198,3 +200,78 @@ def test_bad_data():
 def test_load_errors(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load(tmp_path / "missing")
+
+
+# -- no hidden global state ---------------------------------------------------------------------
+STATEFUL = {
+    "denoising": dict(code_size=4, noise="gaussian", noise_level=0.3),
+    "vae": dict(model="vae", code_size=2, hidden=(16,)),
+}
+
+
+def _global_state():
+    return torch.get_rng_state(), torch.get_num_threads(), flush_denormal_enabled()
+
+
+def _same_global_state(a, b):
+    return torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+@pytest.mark.parametrize("kind", list(STATEFUL))
+def test_fit_leaves_global_state_alone(digits, kind):
+    X, _ = digits
+    torch.manual_seed(123)
+    before = _global_state()
+    AutoEncoder(epochs=2, random_state=0, **STATEFUL[kind]).fit(X[:300])
+    assert _same_global_state(_global_state(), before)
+
+
+@pytest.mark.parametrize("kind", list(STATEFUL))
+def test_random_state_alone_decides_the_fit(digits, kind):
+    """Same random_state: identical weights and history whatever the global RNG; another one differs."""
+    X, _ = digits
+
+    def fit(random_state, global_seed):
+        torch.manual_seed(global_seed)
+        ae = AutoEncoder(epochs=2, random_state=random_state, **STATEFUL[kind]).fit(X[:300])
+        weights = torch.cat([p.detach().flatten() for p in ae.model_.parameters()])
+        return weights, [h["loss"] for h in ae.history_]
+
+    (w1, h1), (w2, h2), (w3, _) = fit(0, 1), fit(0, 2), fit(1, 1)
+    assert torch.equal(w1, w2) and h1 == h2
+    assert not torch.equal(w1, w3)
+
+
+def test_failed_fit_restores_threads_and_flush_denormal(digits):
+    X, _ = digits
+
+    class Boom(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            raise RuntimeError("boom")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        before = _global_state()
+        with pytest.raises(RuntimeError, match="boom"):
+            AutoEncoder(epochs=2, random_state=0, noise="gaussian", noise_level=0.3).fit(X[:100], callbacks=[Boom()])
+        assert _same_global_state(_global_state(), before)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_sample_keeps_the_model_on_its_device(digits, device):
+    X, _ = digits
+    ae = AutoEncoder(epochs=1, device=device, random_state=0, **STATEFUL["vae"]).fit(X[:100])
+    where = next(ae.model_.parameters()).device
+
+    def moved(*args, **kwargs):
+        raise AssertionError("sample() moved the model")
+
+    ae.model_.cpu = ae.model_.to = moved
+    samples = ae.sample(3, random_state=0)
+    assert isinstance(samples, np.ndarray) and samples.shape == (3, X.shape[1])
+    assert next(ae.model_.parameters()).device == where
+    np.testing.assert_array_equal(samples, ae.sample(3, random_state=0))

@@ -140,6 +140,29 @@ def test_denoising_corrupts_input_not_target():
     assert not torch.equal(seen["input"], x)
 
 
+@pytest.mark.parametrize(
+    "model_name,objective",
+    [
+        ("dense", Objective(loss="bce", noise="gaussian", noise_level=0.3)),
+        ("dense", Objective(loss="bce", noise="masking", noise_level=0.3)),
+        ("vae", Objective(loss="bce")),
+        ("dense", Objective(loss="bce", contractive=1.0)),  # a hidden layer: the estimated penalty
+    ],
+)
+def test_objective_draws_its_randomness_from_the_generator(model_name, objective):
+    """Training-time randomness (noise, VAE samples, projections) comes from ``generator``, never the global RNG."""
+    torch.manual_seed(0)
+    model = create_model(model_name, input_shape=(16,), hidden=(8,), code_size=2).train()
+    x = torch.rand(8, 16)
+
+    def loss(seed):
+        return objective(model, x, generator=torch.Generator().manual_seed(seed))[0].item()
+
+    before = torch.get_rng_state()
+    assert loss(0) == loss(0) != loss(1)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_objective_validation():
     with pytest.raises(ConfigError, match="rho=1.5"):
         Objective(rho=1.5)

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 
-import numpy as np
 import pytest
 import torch
 
@@ -21,6 +20,7 @@ from deepae.train import (
     save_trainer_state,
 )
 from deepae.train.checkpoint import atomic_write_bytes, atomic_write_json
+from deepae.train.trainer import flush_denormal_enabled
 
 
 def _data(n=96, d=12, seed=0):
@@ -149,24 +149,102 @@ class _Interrupt(Callback):
         trainer.stop_training = epoch + 1 >= self.at
 
 
-def test_trainer_state_round_trip_resumes_exactly(tmp_path):
+# Every source of training-time randomness: none, input noise, VAE sampling, dropout, contraction projections.
+RANDOM_SETUPS = {
+    "plain": (dict(), dict(loss="bce")),
+    "gaussian-noise": (dict(), dict(loss="bce", noise="gaussian", noise_level=0.3)),
+    "vae": (dict(name="vae"), dict(loss="bce")),
+    "dropout": (dict(dropout=0.3), dict(loss="bce")),
+    "contractive-estimate": (dict(), dict(loss="bce", contractive=0.1)),
+}
+
+
+def _random_setup(name, seed=0):
+    model_kw, objective_kw = RANDOM_SETUPS[name]
+    model_kw = {"name": "dense", **model_kw}
+    torch.manual_seed(seed)
+    model = create_model(model_kw.pop("name"), input_shape=(12,), hidden=(8,), code_size=3, **model_kw)
+    return model, Objective(**objective_kw)
+
+
+def _weights(trainer):
+    return torch.cat([p.detach().flatten() for p in trainer.module.parameters()])
+
+
+@pytest.mark.parametrize("setup", list(RANDOM_SETUPS))
+def test_trainer_state_round_trip_resumes_exactly(tmp_path, setup):
+    """Interrupt, save, load and continue: bit for bit the weights and history of one straight run."""
     x = _data()
     config = _config(epochs=4, scheduler="cosine", lr=0.01)
-    first = Trainer(_model(), Objective(loss="bce"), config, callbacks=[_Interrupt(2)])
+    model, objective = _random_setup(setup)
+    first = Trainer(model, objective, config, callbacks=[_Interrupt(2)])
     first.fit(x)
     assert first.epoch == 2
     save_trainer_state(tmp_path, first.state())
-    model = _model()
+    model, objective = _random_setup(setup)
     model.load_state_dict(first.module.state_dict())
-    second = Trainer(model, Objective(loss="bce"), config)
+    second = Trainer(model, objective, config)
     second.load_state(load_trainer_state(tmp_path))
     second.fit(x)
     assert len(second.history) == 4 and second.epoch == 4
-    straight = Trainer(_model(), Objective(loss="bce"), config)
+    straight = Trainer(*_random_setup(setup), config)
     straight.fit(x)
-    assert [h["lr"] for h in second.history] == pytest.approx([h["lr"] for h in straight.history])
-    for p, q in zip(second.module.parameters(), straight.module.parameters()):
-        torch.testing.assert_close(p, q)
+    drop_time = [{k: v for k, v in h.items() if k != "time"} for h in (*second.history, *straight.history)]
+    assert drop_time[:4] == drop_time[4:]
+    torch.testing.assert_close(_weights(second), _weights(straight), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("setup", list(RANDOM_SETUPS))
+def test_randomness_comes_from_the_trainer_not_the_global_rng(setup):
+    """Same random_state: same run whatever the global RNG holds, which training leaves as it was."""
+    runs = []
+    for global_seed in (1, 2):
+        model, objective = _random_setup(setup)
+        torch.manual_seed(global_seed)
+        before = torch.get_rng_state()
+        trainer = Trainer(model, objective, _config())
+        trainer.fit(_data(), _data(seed=1))
+        assert torch.equal(torch.get_rng_state(), before)
+        runs.append(trainer)
+    assert [h["loss"] for h in runs[0].history] == [h["loss"] for h in runs[1].history]
+    torch.testing.assert_close(_weights(runs[0]), _weights(runs[1]), rtol=0, atol=0)
+    other = Trainer(_random_setup(setup)[0], _random_setup(setup)[1], _config(random_state=1))
+    other.fit(_data())
+    assert not torch.equal(_weights(other), _weights(runs[0]))
+
+
+def test_without_random_state_the_generator_is_seeded_from_torch():
+    runs = []
+    for _ in range(2):
+        model, objective = _random_setup("gaussian-noise")
+        torch.manual_seed(7)
+        trainer = Trainer(model, objective, _config(random_state=None))
+        after_init = torch.get_rng_state()
+        trainer.fit(_data())
+        assert torch.equal(torch.get_rng_state(), after_init)  # one draw at construction, none in fit
+        runs.append(_weights(trainer))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("takes_generator", [False, True])
+def test_plain_and_generator_taking_loss_functions(takes_generator):
+    """``loss_fn(model, batch)`` still works; one with a ``generator`` keyword gets the trainer's while training."""
+    seen = []
+    objective = Objective(loss="bce")
+
+    def plain(model, batch):
+        return objective(model, batch)
+
+    def with_generator(model, batch, generator=None):
+        seen.append((model.training, generator))
+        return objective(model, batch, generator=generator)
+
+    x = _data()
+    trainer = Trainer(_model(), with_generator if takes_generator else plain, _config(epochs=1))
+    trainer.fit(x, x[:16])
+    if takes_generator:
+        assert all(isinstance(g, torch.Generator) and g.device == trainer.device for training, g in seen if training)
+        assert all(g is None for training, g in seen if not training)
 
 
 def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch):
@@ -213,13 +291,46 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6)
 
 
-def test_flush_denormal_only_while_training():
+def test_flush_denormal_probe_reads_the_setting():
+    try:
+        for flag in (True, False):
+            assert torch.set_flush_denormal(flag) or not flag  # x86 and recent ARM support it
+            assert flush_denormal_enabled() is flag
+    finally:
+        torch.set_flush_denormal(False)
+
+
+class _Boom(Callback):
+    def on_epoch_end(self, trainer, epoch, logs):
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("flush_before", [False, True])
+@pytest.mark.parametrize("fails", [False, True])
+def test_threads_and_flush_denormal_only_while_training(flush_before, fails):
+    """Set for fit (and evaluate) only: the caller's values come back afterwards, also when fit raises."""
     seen = {}
 
     class Probe(Callback):
         def on_epoch_end(self, trainer, epoch, logs):
-            seen["during"] = (torch.tensor([1e-39]) * 1.0).item()
+            seen.update(threads=torch.get_num_threads(), flush=flush_denormal_enabled())
 
-    Trainer(_model(), Objective(loss="bce"), _config(epochs=1), callbacks=[Probe()]).fit(_data())
-    assert seen["during"] == 0.0  # subnormals flushed while training
-    assert (torch.tensor([1e-39]) * 1.0).item() != 0.0  # and the process default is back afterwards
+    threads = torch.get_num_threads()
+    torch.set_flush_denormal(flush_before)
+    try:
+        callbacks = [Probe(), _Boom()] if fails else [Probe()]
+        trainer = Trainer(_model(), Objective(loss="bce"), _config(epochs=1, num_threads=threads + 1), callbacks=callbacks)
+        assert torch.get_num_threads() == threads  # constructing a trainer changes nothing
+        if fails:
+            with pytest.raises(RuntimeError, match="boom"):
+                trainer.fit(_data())
+        else:
+            trainer.fit(_data())
+        assert seen == {"threads": threads + 1, "flush": True}
+        assert torch.get_num_threads() == threads
+        assert flush_denormal_enabled() is flush_before
+        trainer.evaluate(_data())
+        assert torch.get_num_threads() == threads and flush_denormal_enabled() is flush_before
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)

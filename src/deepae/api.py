@@ -50,7 +50,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     pretrain_epochs : >0 runs greedy layer-wise pretraining (dense models) before fine-tuning.
     init_from, init_parts, freeze : start from the ``init_parts`` layers of a saved deepae model.
     precision : "fp32" or "bf16" (autocast). device : "auto", "cpu", "cuda", "mps".
-    random_state : seeds initialisation, shuffling and noise for repeatable fits.
+    random_state : seeds initialisation, shuffling, noise and VAE sampling for repeatable fits; the
+        global torch RNG is left untouched. None draws the seeds from torch's default RNG.
     verbose : show a progress bar.
     """
 
@@ -150,7 +151,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             cfg["code_activation"] = "linear"  # a Gaussian code has no activation
         cfg.update(self.model_params or {})
         if cfg["code_size"] is None and cls.fixed_code:
-            raise ConfigError(f"code_size=None keeps a feature map as the code, which model={self.model!r} cannot; give an integer")
+            raise ConfigError(
+                f"code_size=None keeps a feature map as the code, which model={self.model!r} cannot; give an integer"
+            )
         return cls.config_class.from_dict(cfg).to_dict()
 
     def _input_shape(self, X: np.ndarray) -> tuple[int, ...]:
@@ -223,7 +226,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if resume:
             state = getattr(self, "_resume_state", None)
             if state is None:
-                raise CheckpointError("resume=True needs an estimator loaded with AutoEncoder.load() from a run saved with its optimizer state")
+                raise CheckpointError(
+                    "resume=True needs an estimator loaded with AutoEncoder.load() from a run saved with its optimizer state"
+                )
             self._trainer.load_state(state)
         self.history_ = self._trainer.fit(train, val)
         self.model_.eval()
@@ -244,13 +249,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if self.loss_ == "bce" and out_act != "sigmoid":
             raise ConfigError(f"loss='bce' needs output_activation='sigmoid', got {out_act!r}")
         self.objective_ = objective.resolved(X)
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
         self.data_shape_ = tuple(X.shape[1:])
         self.input_shape_ = self._input_shape(X)
         if math.prod(self.input_shape_) != math.prod(X.shape[1:]):
             raise DataError(f"model_params input_shape={list(self.input_shape_)} does not match {X.shape[1]} features")
-        self.model_ = create_model(self.model, **self._model_config(self.input_shape_, out_act))
+        model_config = self._model_config(self.input_shape_, out_act)
+        # Models are built on the CPU: seeding a fork of the CPU RNG makes the initial weights
+        # repeatable without touching the caller's global RNG (None draws from it, as usual).
+        with torch.random.fork_rng(devices=[], enabled=self.random_state is not None):
+            if self.random_state is not None:
+                torch.default_generator.manual_seed(int(self.random_state))
+            self.model_ = create_model(self.model, **model_config)
         if self.init_from is not None:
             self.transferred_ = transfer_weights(self.model_, self.init_from, self.init_parts, self.freeze)
         self._n_features_out = self.model_.code_dim
@@ -311,9 +320,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if not self.model_.variational:
             variational = [m for m in list_models() if get_model_class(m).variational]
             raise ConfigError(f"sample() needs a variational model ({', '.join(variational)}); this one is {self.model!r}")
-        gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
-        self.model_.cpu()
-        return self._to_data_layout(self.model_.sample(n_samples, generator=gen).numpy())
+        # Sample where the model lives; the generator must be on the same device.
+        device = next(self.model_.parameters()).device
+        gen = torch.Generator(device).manual_seed(int(random_state)) if random_state is not None else None
+        self.model_.eval()
+        return self._to_data_layout(self.model_.sample(n_samples, generator=gen).float().cpu().numpy())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

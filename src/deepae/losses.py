@@ -94,18 +94,22 @@ def contractive_exact(h: torch.Tensor, weight: torch.Tensor, activation: str) ->
 
 
 def contractive_estimate(
-    encode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_projections: int = 1
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    n_projections: int = 1,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Unbiased estimate of mean ||dz/dx||_F^2 for any encoder.
 
     For v ~ N(0, I), E ||J^T v||^2 = ||J||_F^2; each projection is one vector-Jacobian product
-    kept in the graph (double backward), far cheaper than the full Jacobian.
+    kept in the graph (double backward), far cheaper than the full Jacobian. ``generator`` (on
+    ``x``'s device) draws v; None uses the default RNG.
     """
     x = x.detach().requires_grad_(True)
     z = encode(x)
     total = x.new_zeros(())
     for _ in range(n_projections):
-        v = torch.randn_like(z)
+        v = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         (g,) = torch.autograd.grad(z, x, grad_outputs=v, create_graph=True)
         total = total + g.flatten(1).square().sum(1).mean()
     return total / n_projections
@@ -123,6 +127,10 @@ class Objective:
           + beta * KL(q(z|x) || p(z)) / D        # variational models; D = input size, so the
                                                  # sum is the (negative) ELBO per element
     with the input (not the target) corrupted by ``noise`` at ``noise_level`` when set.
+
+    Called as ``objective(model, batch, generator=None)``: ``generator`` (on the model's device;
+    the Trainer passes its own) draws the training-time randomness -- the input noise, a
+    variational model's samples and the contraction projections; None uses torch's default RNG.
     """
 
     loss: str = "auto"
@@ -172,26 +180,38 @@ class Objective:
             raise ConfigError("loss='auto' must be resolved from the data first (Objective.resolved(x))")
         return RECONSTRUCTION[self.loss](output, target, per_sample=per_sample)
 
-    def __call__(self, model: torch.nn.Module, batch: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self,
+        model: torch.nn.Module,
+        batch: torch.Tensor | tuple[torch.Tensor, ...],
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss on one batch; ``batch`` is ``x`` (target = x) or ``(x, target)``."""
         x, target = batch if isinstance(batch, (tuple, list)) else (batch, batch)
-        # Validated once in __post_init__: no need to re-check the noise config every step.
-        x_in = corrupt(x, self.noise, self.noise_level, self.noise_clip, validate=False) if model.training else x
-        out = model(x_in)
+        if model.training:
+            # Validated once in __post_init__: no need to re-check the noise config every step.
+            x_in = corrupt(x, self.noise, self.noise_level, self.noise_clip, generator=generator, validate=False)
+        else:
+            x_in = x
+        # Only variational models draw in forward; the others take no generator (unwrap DDP to ask).
+        sampling = generator is not None and getattr(getattr(model, "module", model), "variational", False)
+        out = model(x_in, generator=generator) if sampling else model(x_in)
         terms = {"recon": self.reconstruction(out, target)}
         if self.l1:
             terms["l1"] = self.l1 * l1_activity(out.z)
         if self.kl_sparsity:
             terms["kl_sparsity"] = self.kl_sparsity * kl_sparsity(out.z, self.rho)
         if self.contractive:
-            terms["contractive"] = self.contractive * self._contraction(model, x_in, out)
+            terms["contractive"] = self.contractive * self._contraction(model, x_in, out, generator)
         if out.mu is not None and out.logvar is not None and self.beta:
             d = target[0].numel()
             terms["kl"] = self.beta * gaussian_kl(out.mu, out.logvar).mean() / d
         total = terms["recon"] if len(terms) == 1 else sum(terms.values())
         return total, terms
 
-    def _contraction(self, model: torch.nn.Module, x: torch.Tensor, out: AEOutput) -> torch.Tensor:
+    def _contraction(
+        self, model: torch.nn.Module, x: torch.Tensor, out: AEOutput, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         inner = getattr(model, "module", model)  # unwrap DistributedDataParallel
         single = inner.single_layer_encoder() if hasattr(inner, "single_layer_encoder") else None
         if single is not None:
@@ -200,4 +220,4 @@ class Objective:
         if not torch.is_grad_enabled():
             # Evaluation runs under no_grad; the estimate needs a graph. Report the term as 0.
             return out.z.new_zeros(())
-        return contractive_estimate(inner.encode, x, self.contractive_projections)
+        return contractive_estimate(inner.encode, x, self.contractive_projections, generator=generator)

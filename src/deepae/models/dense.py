@@ -125,7 +125,9 @@ class VariationalMixin:
     """Reparameterised sampling on top of an encoder whose last block is a ``GaussianHead``.
 
     ``encode`` returns the posterior mean (deterministic, so transform() is repeatable);
-    ``forward`` samples z = mu + sigma * eps while training and uses mu in eval mode.
+    ``forward`` samples z = mu + sigma * eps while training and uses mu in eval mode. A
+    ``generator`` draws eps; like torch's own samplers it must live on the model's device (the
+    Trainer passes one there); None uses torch's default RNG.
     """
 
     variational = True
@@ -134,14 +136,18 @@ class VariationalMixin:
         mu, _ = h
         return mu
 
-    def forward(self, x: torch.Tensor) -> AEOutput:
-        mu, logvar = self.encoder(self._prepare(x))
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> AEOutput:
+        mu, logvar = self.encoder(self._prepare(x))  # (B, code) each
+        if self.training:
+            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+            z = mu + eps * torch.exp(0.5 * logvar)
+        else:
+            z = mu
         return self._output(self.decode_logits(z), z, mu=mu, logvar=logvar)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` draws from the N(0, I) prior: (n, *input_shape)."""
+        """Decode ``n`` draws from the N(0, I) prior: (n, *input_shape); ``generator`` on the model's device."""
         device = self._device()
         z = torch.randn(n, self.config.code_size, generator=generator, device=device)
         return self.decode(z)

@@ -1,8 +1,10 @@
-"""A small training loop that knows models only through ``loss_fn(model, batch) -> (loss, terms)``."""
+"""A small training loop that knows models only through ``loss_fn(model, batch[, generator=]) -> (loss, terms)``."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import math
 import os
 import time
@@ -19,7 +21,9 @@ from .distributed import DistContext, all_reduce_mean, init_distributed
 from .optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...]
-LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+# ``loss_fn(model, batch)``, or ``loss_fn(model, batch, generator=...)`` when it takes a ``generator``
+# keyword: its training-time randomness (noise, VAE samples) then comes from the trainer (see Trainer).
+LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
 @dataclass
@@ -101,12 +105,36 @@ def _cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+def flush_denormal_enabled() -> bool:
+    """Whether this thread flushes subnormal floats to zero (torch has a setter but no getter)."""
+    # 1e-40 is a float32 subnormal: it survives a multiplication by 1.0 unless flushing is on.
+    return (torch.tensor(1e-40, dtype=torch.float32) * 1.0).item() == 0.0
+
+
+def _takes_generator(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+    return any(p.name == "generator" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 class Trainer:
     """Fit ``model`` by minimising ``loss_fn`` over mini-batches.
 
     Data may be tensors (or arrays) held in memory -- the fast path: one device copy, one
     permutation per epoch, batches are index slices, no per-sample Python work -- or any
     ``torch.utils.data.Dataset``/``DataLoader`` for data that does not fit.
+
+    No process-wide state changes behind the caller's back. The thread count and flush-denormal
+    mode are set only while ``fit``/``evaluate`` run. All randomness comes from the trainer's own
+    CPU ``torch.Generator``, seeded from ``config.random_state``, or when that is None once at
+    construction from a draw of torch's default RNG (so ``torch.manual_seed`` before building the
+    trainer still makes it repeatable). The generator shuffles the data. At the start of each epoch
+    it also gives two seeds. One seeds a generator on the training device that is passed to
+    ``loss_fn(..., generator=)`` (input noise, VAE samples). The other seeds the default RNG, forked
+    for the epoch, for what cannot take a generator (dropout). Its state is saved in ``state()``, so
+    a resumed run draws exactly what one run would.
     """
 
     def __init__(
@@ -118,12 +146,11 @@ class Trainer:
     ):
         self.config = config or TrainConfig()
         self.device = resolve_device(self.config.device)
-        if self.device.type == "cpu":
-            torch.set_num_threads(self.config.num_threads or _cpu_threads())
         self.dist: DistContext = init_distributed(self.device)
         self.module = model.to(self.device)
         self.model = self._wrap(self.module)
         self.loss_fn = loss_fn
+        self._loss_takes_generator = _takes_generator(loss_fn)
         self.callbacks = list(callbacks)
         if self.config.early_stopping:
             self.callbacks.append(EarlyStopping(self.config.early_stopping, min_delta=self.config.min_delta))
@@ -137,10 +164,18 @@ class Trainer:
         self.epoch = 0  # epochs completed so far (resuming starts from here)
         self.stop_training = False
         self._pending_scheduler_state: dict[str, Any] | None = None
-        self._generator = torch.Generator()
-        if self.config.random_state is not None:
-            self._generator.manual_seed(int(self.config.random_state))
-            torch.manual_seed(int(self.config.random_state))
+        seed = self.config.random_state
+        if seed is None:
+            seed = self._shared_seed(int(torch.randint(2**62, ())))
+        self._generator = torch.Generator().manual_seed(int(seed))
+
+    def _shared_seed(self, seed: int) -> int:
+        """Rank 0's ``seed`` on every rank: all ranks must draw the same permutations."""
+        if not self.dist.enabled:
+            return seed
+        value = torch.tensor([seed], dtype=torch.int64, device=self.device if self.device.type == "cuda" else "cpu")
+        torch.distributed.broadcast(value, src=0)
+        return int(value.item())
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.dist.enabled:
@@ -167,7 +202,9 @@ class Trainer:
         if tensors is None:
             loader = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(
                 data, batch_size=cfg.batch_size if train else cfg.eval_batch_size, shuffle=train and cfg.shuffle,
-                generator=self._generator,
+                # Evaluation gets a throwaway generator: it must not advance the training stream
+                # (the loader draws a base seed per pass) nor, with None, the default RNG.
+                generator=self._generator if train else torch.Generator(),
             )
             for batch in loader:
                 batch = batch if isinstance(batch, (tuple, list)) else (batch,)
@@ -194,8 +231,52 @@ class Trainer:
         enabled = self.config.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
+    @contextlib.contextmanager
+    def _cpu_settings(self) -> Iterator[None]:
+        """Thread count and flush-denormal mode for this run; the caller's values come back after, even on errors."""
+        if self.device.type != "cpu":
+            yield
+            return
+        threads, flush = torch.get_num_threads(), flush_denormal_enabled()
+        wanted = self.config.num_threads or _cpu_threads()
+        if wanted != threads:
+            torch.set_num_threads(wanted)
+        if self.config.flush_denormal and not flush:
+            torch.set_flush_denormal(True)
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            if flush_denormal_enabled() != flush:
+                torch.set_flush_denormal(flush)
+
+    @contextlib.contextmanager
+    def _forked_rng(self, seed: int) -> Iterator[None]:
+        """The default RNG (CPU, and the CUDA device trained on) seeded with ``seed``, restored afterwards."""
+        if self.device.type == "cuda":
+            index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+            with torch.random.fork_rng(devices=[index], device_type="cuda"):
+                torch.default_generator.manual_seed(seed)
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(seed)  # this device only, unlike torch.manual_seed
+                yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            yield
+
+    def _loss(self, batch: Batch, generator: torch.Generator | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if generator is not None and self._loss_takes_generator:
+            return self.loss_fn(self.model, batch, generator=generator)
+        return self.loss_fn(self.model, batch)
+
     def fit(self, train_data: Any, val_data: Any = None) -> list[dict[str, float]]:
         """Train for the configured epochs (from ``self.epoch`` when resuming); returns the history."""
+        with self._cpu_settings():
+            return self._fit(train_data, val_data)
+
+    def _fit(self, train_data: Any, val_data: Any) -> list[dict[str, float]]:
         cfg = self.config
         train_t = self._as_tensors(train_data)
         val_t = self._as_tensors(val_data) if val_data is not None else None
@@ -210,7 +291,6 @@ class Trainer:
             if self.scheduler is not None and self._pending_scheduler_state is not None:
                 self.scheduler.load_state_dict(self._pending_scheduler_state)
         self.stop_training = False
-        flush = self.config.flush_denormal and self.device.type == "cpu" and torch.set_flush_denormal(True)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
@@ -227,8 +307,6 @@ class Trainer:
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(self)
-            if flush:
-                torch.set_flush_denormal(False)  # the process-wide default
         return self.history
 
     def _train_epoch(self, data: Any, tensors: tuple[torch.Tensor, ...] | None) -> dict[str, float]:
@@ -236,19 +314,25 @@ class Trainer:
         start = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        for batch in self._batches(data, tensors, train=True):
-            with self._autocast():
-                loss, terms = self.loss_fn(self.model, batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.grad_clip:
-                nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
-            self.optimizer.step()
-            self._step_scheduler("step")
-            # Accumulate on the device: no host sync per step.
-            bs = len(batch[0] if isinstance(batch, tuple) else batch)
-            self._accumulate(sums, loss, terms, bs)
-            count += bs
+        # Two seeds per epoch, drawn before the shuffle: one for the loss's generator, one for the
+        # forked default RNG (dropout). Distinct seeds: noise and dropout masks must not be correlated.
+        # Each rank adds its rank, so ranks corrupt their different samples with different noise.
+        loss_seed, rng_seed = (int(s) + self.dist.rank for s in torch.randint(2**62, (2,), generator=self._generator))
+        generator = torch.Generator(self.device).manual_seed(loss_seed)
+        with self._forked_rng(rng_seed):
+            for batch in self._batches(data, tensors, train=True):
+                with self._autocast():
+                    loss, terms = self._loss(batch, generator)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.config.grad_clip:
+                    nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
+                self.optimizer.step()
+                self._step_scheduler("step")
+                # Accumulate on the device: no host sync per step.
+                bs = len(batch[0] if isinstance(batch, tuple) else batch)
+                self._accumulate(sums, loss, terms, bs)
+                count += bs
         logs = {k: float(all_reduce_mean(v / count, self.dist)) for k, v in sums.items()}
         if not math.isfinite(logs["loss"]):
             raise TrainingDivergedError(
@@ -269,6 +353,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Any, tensors: tuple[torch.Tensor, ...] | None = None) -> dict[str, float]:
         """Mean loss terms over ``data`` in eval mode (no corruption, no dropout, VAE uses mu)."""
+        with self._cpu_settings():
+            return self._evaluate(data, tensors)
+
+    def _evaluate(self, data: Any, tensors: tuple[torch.Tensor, ...] | None) -> dict[str, float]:
         if tensors is None and not isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
             tensors = self._as_tensors(data)
         self.model.eval()
@@ -276,7 +364,7 @@ class Trainer:
         count = 0
         for batch in self._batches(data, tensors, train=False):
             with self._autocast():
-                loss, terms = self.loss_fn(self.model, batch)
+                loss, terms = self._loss(batch, None)  # eval mode draws nothing
             bs = len(batch[0] if isinstance(batch, tuple) else batch)
             self._accumulate(sums, loss, terms, bs)
             count += bs
