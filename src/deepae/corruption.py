@@ -1,49 +1,28 @@
-"""Input corruptions for denoising autoencoders: applied to the input only, never to the target."""
+"""Input corruptions for denoising autoencoders: applied to the input only, never to the target.
+
+A thin layer over :mod:`deepae.degrade`: the noises are its elementwise degradations, which work on
+any shape (tabular rows as well as images) and are cheap enough to run on every training step.
+"""
 
 from __future__ import annotations
 
 import torch
 
+from .degrade import gaussian_noise, get_degradation, masking_noise, salt_and_pepper_noise
 from .errors import ConfigError
+
+__all__ = ["NOISE_KINDS", "check_noise", "corrupt", "gaussian_noise", "masking_noise", "salt_and_pepper_noise"]
 
 NOISE_KINDS = ("gaussian", "masking", "salt-and-pepper")
 
 
-def gaussian_noise(
-    x: torch.Tensor, std: float, clip: tuple[float, float] | None = (0.0, 1.0), generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``x + std * N(0, 1)``, clipped to ``clip`` so corrupted pixels stay valid intensities."""
-    noisy = x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return noisy.clamp(*clip) if clip is not None else noisy
-
-
-def masking_noise(x: torch.Tensor, fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Set a random ``fraction`` of the entries to zero (Vincent et al. 2008)."""
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= fraction
-    return x * keep.to(x.dtype)
-
-
-def salt_and_pepper_noise(
-    x: torch.Tensor, fraction: float, low: float = 0.0, high: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Set a random ``fraction`` of the entries to ``low`` or ``high`` with equal odds."""
-    u = torch.rand(x.shape, generator=generator, device=x.device)
-    hit = u < fraction
-    # Reuse u: within the hit region, u < fraction/2 is pepper, the rest salt.
-    salt = u >= fraction / 2
-    out = torch.where(hit & salt, torch.full_like(x, high), x)
-    return torch.where(hit & ~salt, torch.full_like(x, low), out)
-
-
 def check_noise(kind: str | None, level: float) -> None:
+    """Raise ConfigError unless ``kind`` is None, "none" or a noise kind and ``level`` is valid for it."""
     if kind is None or kind == "none":
         return
     if kind not in NOISE_KINDS:
         raise ConfigError(f"noise={kind!r}; expected one of {list(NOISE_KINDS)} or None")
-    if kind == "gaussian" and not level >= 0:
-        raise ConfigError(f"noise_level={level!r}; gaussian noise needs a standard deviation >= 0")
-    if kind != "gaussian" and not 0.0 <= level <= 1.0:
-        raise ConfigError(f"noise_level={level!r}; {kind} noise needs a fraction in [0, 1]")
+    get_degradation(kind).check_level(level, param="noise_level")
 
 
 def corrupt(
@@ -54,14 +33,17 @@ def corrupt(
     generator: torch.Generator | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
-    """Apply the corruption named ``kind`` at strength ``level`` (std or fraction)."""
+    """Apply the corruption named ``kind`` at strength ``level`` (std or fraction) to ``x`` of any shape.
+
+    ``clip`` is the range of valid values: gaussian noise is clipped to it and salt-and-pepper uses its
+    ends (the data's min and max when None). Without a ``generator`` torch's global RNG is used, so a
+    seeded training run is reproducible.
+    """
     if validate:
         check_noise(kind, level)
     if kind is None or kind == "none" or level == 0:
         return x
-    if kind == "gaussian":
-        return gaussian_noise(x, level, clip, generator)
-    if kind == "masking":
-        return masking_noise(x, level, generator)
-    low, high = clip if clip is not None else (float(x.min()), float(x.max()))
-    return salt_and_pepper_noise(x, level, low, high, generator)
+    spec = get_degradation(kind)
+    # call the function directly: degrade() checks image shapes, and rows (B, D) are valid here
+    options = {"clip": clip} if "clip" in spec.options else {}
+    return spec.fn(x, level, generator=generator, **options)

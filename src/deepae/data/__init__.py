@@ -15,6 +15,7 @@ from deepae.data._download import CACHE_ENV_VAR, cache_dir, download, sha256sum
 from deepae.data._idx import read_idx
 from deepae.data._images import load_images, save_images
 from deepae.data._load import load
+from deepae.data._paired import PairedImageDataset
 
 __all__ = [
     "ARRAY_SUFFIXES",
@@ -23,6 +24,7 @@ __all__ = [
     "CACHE_ENV_VAR",
     "SPLITS",
     "Dataset",
+    "PairedImageDataset",
     "cache_dir",
     "download",
     "list_datasets",
