@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import copy
+import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from deepae import ConfigError, create_model, list_models
+from deepae import ConfigError, DataError, create_model, list_models
 from deepae.losses import Objective
 from deepae.train import load_model, save_model, transfer_weights
 from deepae.train.checkpoint import CheckpointError
 
 # Small but representative configs, one or more per registered model.
 CONFIGS = {
-    "dense": [dict(input_shape=(64,), hidden=(32,), code_size=8), dict(input_shape=(1, 8, 8), code_size=4, code_activation="linear")],
+    "dense": [
+        dict(input_shape=(64,), hidden=(32,), code_size=8),
+        dict(input_shape=(1, 8, 8), code_size=4, code_activation="linear"),
+    ],
     "vae": [dict(input_shape=(64,), hidden=(32,), code_size=4)],
-    "conv": [dict(input_shape=(1, 8, 8), channels=(4, 8)), dict(input_shape=(3, 16, 16), channels=(4, 4), code_size=6, downsample="stride")],
+    "conv": [
+        dict(input_shape=(1, 8, 8), channels=(4, 8)),
+        dict(input_shape=(3, 16, 16), channels=(4, 4), code_size=6, downsample="stride"),
+    ],
     "conv-vae": [dict(input_shape=(3, 8, 8), channels=(4,), code_size=3)],
+    "image2image": [
+        dict(channels=(4, 8), input_shape=(3, 16, 16)),
+        dict(channels=(4, 8, 8), skips=False, input_shape=(3, 16, 12)),
+        dict(in_channels=1, out_channels=3, channels=(4, 8), blocks=1, input_shape=(1, 12, 16)),
+        dict(channels=(4, 8), scale=2, upsample="pixelshuffle", input_shape=(3, 12, 12)),
+        dict(channels=(4,), scale=3, upsample="transpose", skips=False, input_shape=(3, 10, 14)),
+        dict(in_channels=1, channels=(4, 8), scale=4, batch_norm=True, input_shape=(1, 8, 8)),
+        dict(channels=(4, 8), residual="input", output_activation="identity", input_shape=(3, 16, 16)),
+        dict(channels=(4, 8), scale=2, residual="bicubic", output_activation="identity", input_shape=(3, 12, 12)),
+    ],
 }
 CASES = [(name, cfg) for name in sorted(CONFIGS) for cfg in CONFIGS[name]]
 
@@ -26,16 +45,32 @@ def test_every_registered_model_is_covered():
     assert sorted(CONFIGS) == list_models()
 
 
+def _decodes(model) -> bool:
+    """Whether ``decode`` works on a code alone (image-to-image skips and residuals need the input)."""
+    return not model.image_to_image or (not model.config.skips and model.config.residual == "none")
+
+
 @pytest.mark.parametrize("name,cfg", CASES)
 def test_shapes(name, cfg):
     model = create_model(name, **cfg).eval()
     x = torch.rand(5, *model.input_shape)
+    out_shape = (5, *model.output_shape(x.shape[1:]))
     out = model(x)
-    assert out.x_hat.shape == x.shape
-    assert out.z.shape == (5, model.code_dim)
-    assert model.encode(x).shape == (5, model.code_dim)
-    assert model.decode(model.encode(x)).shape == x.shape
-    assert ((out.x_hat >= 0) & (out.x_hat <= 1)).all()  # sigmoid output by default
+    assert out.x_hat.shape == out_shape
+    if model.image_to_image:  # codes are feature maps (B, C, h, w); code_dim is their flattened size
+        assert out.z.dim() == 4 and out.z.shape[0] == 5 and math.prod(out.z.shape[1:]) == model.code_dim
+        torch.testing.assert_close(model.encode(x), out.z)
+    else:
+        assert out_shape == x.shape
+        assert out.z.shape == (5, model.code_dim)
+        assert model.encode(x).shape == (5, model.code_dim)
+    if _decodes(model):
+        assert model.decode(model.encode(x)).shape == out_shape
+    else:
+        with pytest.raises(ConfigError, match="decode\\(\\) needs"):
+            model.decode(model.encode(x))
+    if model.config.output_activation == "sigmoid":
+        assert ((out.x_hat >= 0) & (out.x_hat <= 1)).all()
     layers = model.layer_outputs(x)
     keys = list(layers)
     assert keys[0] == "encoder.0" and keys[-1] == "output" and "code" in keys
@@ -48,15 +83,19 @@ def test_one_step_lowers_loss(name, cfg):
     torch.manual_seed(0)
     model = create_model(name, **cfg)
     x = torch.rand(16, *model.input_shape)
-    objective = Objective(loss="bce")
+    out_shape = (16, *model.output_shape(x.shape[1:]))
+    if out_shape == x.shape and model.config.output_activation == "sigmoid":
+        objective, batch = Objective(loss="bce"), x
+    else:  # another output shape, or an unbounded (residual) output: MSE against a target of that shape
+        objective, batch = Objective(loss="mse"), (x, torch.rand(out_shape))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.eval()  # deterministic forward (VAE uses mu) so the comparison is fair
-    before = objective(model, x)[0].item()
-    loss, _ = objective(model, x)
+    before = objective(model, batch)[0].item()
+    loss, _ = objective(model, batch)
     opt.zero_grad()
     loss.backward()
     opt.step()
-    assert objective(model, x)[0].item() < before
+    assert objective(model, batch)[0].item() < before
 
 
 @pytest.mark.parametrize("name,cfg", CASES)
@@ -68,6 +107,109 @@ def test_save_load_round_trip(name, cfg, tmp_path):
     x = torch.rand(4, *model.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x).x_hat, model(x).x_hat, rtol=0, atol=0)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["conv", "conv-vae", "dense"])
+def test_checkpoints_of_v0_1_0_load_and_reconstruct_the_same(name):
+    # Saved by deepae 0.1.0 with their reconstructions: the state_dict keys and the computation must not move.
+    model = load_model(FIXTURES / f"v0.1.0-{name}").eval()
+    x = torch.from_numpy(np.load(FIXTURES / "v0.1.0-input.npy"))
+    expected = torch.from_numpy(np.load(FIXTURES / f"v0.1.0-{name}" / "expected.npy"))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).x_hat.reshape(expected.shape), expected, atol=1e-6, rtol=0)
+
+
+SIZES = [(17, 23), (32, 32), (40, 64)]
+
+
+@pytest.mark.parametrize("downsample", ["pool", "stride"])
+@pytest.mark.parametrize("hw", SIZES)
+def test_fully_convolutional_conv_restores_any_size(hw, downsample):
+    model = create_model("conv", input_shape=(3, 15, 22), channels=(4, 8, 8), downsample=downsample).eval()
+    x = torch.rand(2, 3, *hw)
+    out = model(x)
+    assert out.x_hat.shape == x.shape == (2, *model.output_shape(x.shape[1:]))
+    h, w = hw
+    for _ in range(3):
+        h, w = -(-h // 2), -(-w // 2)
+    assert out.z.shape == (2, 8 * h * w)
+    layers = model.layer_outputs(x)
+    torch.testing.assert_close(layers["output"], out.x_hat)
+    torch.testing.assert_close(layers["code"], model.encode(x))
+    # A lone feature map of another size doubles at every level; the configured one restores 15 x 22.
+    assert model.decode(out.z.reshape(2, 8, h, w)).shape == (2, 3, 8 * h, 8 * w)
+    assert model.decode(torch.rand(2, model.code_dim)).shape == (2, 3, 15, 22)
+    with pytest.raises(DataError, match="pass a feature map"):
+        model.decode(out.z)  # a flat code of another size: its (h, w) are lost
+
+
+def test_conv_with_a_dense_code_keeps_its_size():
+    model = create_model("conv", input_shape=(1, 16, 16), channels=(4, 4), code_size=5)
+    with pytest.raises(DataError, match=r"input_shape=\[1, 16, 16\] \(a dense code_size=5 fixes the size\)"):
+        model(torch.rand(2, 1, 20, 20))
+    with pytest.raises(DataError, match="too small for 3 downsampling levels"):
+        create_model("conv", input_shape=(1, 16, 16), channels=(4, 4, 4))(torch.rand(1, 1, 3, 16))
+
+
+def _cfg_id(cfg: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in cfg.items() if k != "input_shape")
+
+
+@pytest.mark.parametrize("cfg", CONFIGS["image2image"], ids=_cfg_id)
+@pytest.mark.parametrize("hw", [*SIZES, (1, 1), (3, 5)])
+def test_image2image_takes_any_size(cfg, hw):
+    model = create_model("image2image", **cfg).eval()
+    x = torch.rand(2, model.config.in_channels, *hw)
+    s, c_out = model.config.scale, model.config.n_out
+    assert model.output_shape(x.shape[1:]) == (c_out, s * hw[0], s * hw[1])
+    out = model(x)
+    assert out.x_hat.shape == (2, c_out, s * hw[0], s * hw[1])
+    m = model.multiple
+    assert out.z.shape[-2:] == (-(-hw[0] // m), -(-hw[1] // m))
+    torch.testing.assert_close(model.layer_outputs(x)["output"], out.x_hat)
+
+
+def test_image2image_surface():
+    model = create_model("image2image")
+    assert model.is_image and model.image_to_image and not model.fixed_code and model.hidden_param == "channels"
+    assert model.config.channels == (32, 64, 128) and model.multiple == 4 and model.min_size == 4
+    assert model.input_shape == (3, 64, 64) and model.code_dim == 128 * 16 * 16
+    assert create_model("image2image", in_channels=1).input_shape == (1, 64, 64)
+    assert create_model("dense", input_shape=(64,), code_size=4).output_shape((64,)) == (64,)
+    x = torch.rand(1, 3, 9, 9)
+    assert model(x, generator=torch.Generator()).x_hat.shape == x.shape  # generator accepted, unused
+    with pytest.raises(DataError, match="in_channels=3"):
+        model(torch.rand(1, 1, 9, 9))
+
+
+@pytest.mark.parametrize(
+    "residual,scale,c_in,c_out", [("input", 1, 3, 3), ("bicubic", 2, 3, 3), ("bicubic", 3, 1, 1), ("input", 1, 2, 1)]
+)
+def test_residual_models_start_at_their_base(residual, scale, c_in, c_out):
+    # The correction's last layer starts at zero: the untrained model returns the input or its bicubic
+    # upscale; extra input channels (a noise map beside a gray image: 2 -> 1) condition but are not output.
+    model = create_model(
+        "image2image", channels=(4, 8), residual=residual, scale=scale, in_channels=c_in, out_channels=c_out,
+        output_activation="identity",
+    )
+    x = torch.rand(2, c_in, 11, 13)
+    out = model(x)
+    assert out.logits is None and out.x_hat.shape == (2, c_out, 11 * scale, 13 * scale)
+    first = x[:, :c_out]
+    up = torch.nn.functional.interpolate
+    base = first if scale == 1 else up(first, scale_factor=scale, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(out.x_hat, base)
+
+
+def test_image2image_without_skips_decodes_its_codes():
+    model = create_model("image2image", channels=(4, 8, 8), skips=False).eval()
+    x = torch.rand(2, 3, 16, 24)
+    torch.testing.assert_close(model.decode(model.encode(x)), model(x).x_hat)
+    with pytest.raises(ConfigError, match="skips=False"):
+        create_model("image2image", channels=(4, 8)).decode(torch.rand(1, 8, 2, 2))
 
 
 def test_conv_weights_are_channels_last_and_compute_the_same():
@@ -136,6 +278,17 @@ def test_vae_samples_and_is_stochastic_only_in_training():
         ("conv", dict(input_shape=(28, 28)), "channels, height, width"),
         ("conv", dict(downsample="avg"), "downsample"),
         ("conv-vae", dict(code_size=None), "code_size=None"),
+        ("image2image", dict(scale=5), "scale=5"),
+        ("image2image", dict(upsample="nearest"), "upsample='nearest'"),
+        ("image2image", dict(residual="yes"), "residual='yes'"),
+        ("image2image", dict(residual="input", out_channels=4, output_activation="identity"), "out_channels=4"),
+        ("image2image", dict(residual="input", scale=2, output_activation="identity"), "residual='input' needs scale=1"),
+        ("image2image", dict(residual="bicubic", scale=2), "output_activation='identity'"),
+        ("image2image", dict(in_channels=1, input_shape=(3, 64, 64)), "in_channels=1"),
+        ("image2image", dict(channels=()), "channels"),
+        ("image2image", dict(blocks=0), "blocks=0"),
+        ("image2image", dict(skips="yes"), "skips='yes'"),
+        ("image2image", dict(code_size=8), "unknown parameter"),
     ],
 )
 def test_bad_hyperparameters(name, cfg, match):

@@ -3,6 +3,7 @@
 from .base import AEOutput, BaseAutoEncoder, ModelConfig
 from .conv import ConvAE, ConvConfig, ConvVAE, ConvVAEConfig
 from .dense import DenseAE, DenseConfig, DenseVAE, DenseVAEConfig
+from .image2image import Image2Image, Image2ImageConfig
 
 __all__ = [
     "AEOutput",
@@ -16,4 +17,6 @@ __all__ = [
     "ConvConfig",
     "ConvVAE",
     "ConvVAEConfig",
+    "Image2Image",
+    "Image2ImageConfig",
 ]

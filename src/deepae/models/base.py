@@ -104,6 +104,14 @@ class BaseAutoEncoder(nn.Module):
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.config.input_shape)
 
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample shape of ``forward(x).x_hat`` for inputs of per-sample shape ``input_shape``.
+
+        An autoencoder reconstructs its input; image-to-image models override this (other
+        channels, a larger scale).
+        """
+        return tuple(input_shape)
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Bring ``(B, *input_shape)`` (or its flattened form) to what the first block expects."""
         return x

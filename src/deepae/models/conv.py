@@ -6,11 +6,12 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..registry import register
-from .base import BaseAutoEncoder, ModelConfig
+from .base import AEOutput, BaseAutoEncoder, ModelConfig
 from .dense import VariationalMixin
 from .layers import (
     GaussianHead,
@@ -30,6 +31,10 @@ class ConvConfig(ModelConfig):
     encoder's size at that level, as in the Keras tutorial), ``"stride"`` a stride-2 conv (decoder:
     stride-2 transposed conv with the output padding that restores that size).
     ``code_size=None`` keeps the last feature map as the code; an integer adds a dense bottleneck.
+
+    With ``code_size=None`` the model is fully convolutional: ``input_shape`` is the nominal size
+    (``code_dim``, ``decode`` of a flat code), and ``forward`` takes images of any H x W (at least
+    2 x 2 entering every level), returning the same H x W. A dense ``code_size`` fixes the size.
     """
 
     input_shape: tuple[int, ...] = (1, 28, 28)
@@ -84,6 +89,26 @@ class ConvConfig(ModelConfig):
         return (self.channels[-1], *self.level_sizes[-1])
 
 
+class _UpLevel(nn.Sequential):
+    """A decoder level whose upsampling restores a size given per call.
+
+    Built with the size of ``config.input_shape`` (what ``nn.Upsample``/``output_padding`` hold, and
+    the state_dict keys of a plain ``nn.Sequential``); ``forward(h, size)`` restores ``size`` instead,
+    the (H, W) the encoder saw at that level, so the model reconstructs images of any size.
+    """
+
+    def forward(self, h: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        for layer in self:
+            if size is not None and isinstance(layer, nn.ConvTranspose2d):
+                # output_size picks the output padding (0 or 1) that restores an odd or even size.
+                h = layer(h, output_size=size)
+            elif size is not None and isinstance(layer, nn.Upsample):
+                h = F.interpolate(h, size=size, mode=layer.mode)  # what nn.Upsample(size=size) computes
+            else:
+                h = layer(h)
+        return h
+
+
 def _level(c_in: int, c_out: int, cfg: ConvConfig, up: tuple[int, int] | None = None) -> nn.Sequential:
     """One resolution level: halves H and W on the way down; on the way up (``up`` = the (H, W) to
     restore, the encoder's size at that level) doubles them, trimmed to ``up`` where the encoder rounded up."""
@@ -99,12 +124,20 @@ def _level(c_in: int, c_out: int, cfg: ConvConfig, up: tuple[int, int] | None = 
     layers.append(activation(cfg.activation))
     if cfg.downsample == "pool":
         layers.append(nn.Upsample(size=up, mode="nearest") if up else nn.MaxPool2d(2, ceil_mode=True))
-    return nn.Sequential(*layers)
+    return _UpLevel(*layers) if up else nn.Sequential(*layers)
 
 
 @register("conv")
 class ConvAE(BaseAutoEncoder):
-    """Convolutional autoencoder: (B, C, H, W) -> code -> (B, C, H, W)."""
+    """Convolutional autoencoder: (B, C, H, W) -> code -> (B, C, H, W).
+
+    With ``code_size=None`` any H x W goes through: ``forward`` records the (H, W) entering each
+    encoder level and the decoder restores them (levels halve rounding up, so 15 -> 8 -> 15).
+    ``encode`` returns the flattened feature map, whose length depends on the image size;
+    ``decode`` takes that flat code at the configured size, or a feature map ``(B, C, h, w)`` of any
+    size, restoring the configured sizes when (h, w) is the configured feature size and doubling
+    each level otherwise (a lone code does not say whether the encoder rounded up).
+    """
 
     config_class = ConvConfig
     config: ConvConfig
@@ -143,7 +176,120 @@ class ConvAE(BaseAutoEncoder):
         return nn.Sequential(nn.Flatten(1), nn.Linear(n_feat, self.config.code_size), activation(self.config.code_activation))
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.input_shape).contiguous(memory_format=torch.channels_last)
+        cfg = self.config
+        if cfg.code_size is None and x.dim() == 4:  # fully convolutional: any (B, C, H, W)
+            if x.shape[1] != cfg.input_shape[0]:
+                raise DataError(f"x has {x.shape[1]} channels (shape {tuple(x.shape)}); this model takes {cfg.input_shape[0]}")
+        elif math.prod(x.shape[1:]) != math.prod(cfg.input_shape):
+            what = f"a dense code_size={cfg.code_size} fixes the size" if cfg.code_size else "flat rows need the configured size"
+            raise DataError(
+                f"x has samples of shape {tuple(x.shape[1:])}; this model takes input_shape={list(cfg.input_shape)} ({what})"
+            )
+        else:
+            x = x.reshape(x.shape[0], *cfg.input_shape)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def _finish(self, h: torch.Tensor) -> torch.Tensor:
+        return h  # the decoder already yields (B, C, H, W) at the size it restored
+
+    def _run_encoder(
+        self, x: torch.Tensor, outputs: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """(B, C, H, W) -> (the last encoder block's output, the (H, W) entering each level)."""
+        n_levels = len(self.config.channels)
+        h, sizes = self._prepare(x), []
+        for i, block in enumerate(self.encoder):
+            if i < n_levels:
+                size = (h.shape[-2], h.shape[-1])
+                if min(size) < 2:
+                    raise DataError(
+                        f"x of size {x.shape[-2]}x{x.shape[-1]} is too small for {n_levels} downsampling levels "
+                        f"(level {i} would get {size[0]}x{size[1]}; each level needs at least 2x2)"
+                    )
+                sizes.append(size)
+            h = block(h)
+            if outputs is not None:
+                outputs[f"encoder.{i}"] = h
+        return h, sizes
+
+    def _restore_sizes(self, hw: tuple[int, int]) -> list[tuple[int, int]]:
+        """Sizes to restore, deepest level first, for a lone feature map of spatial size ``hw``."""
+        cfg = self.config
+        if tuple(hw) == tuple(cfg.feature_shape[1:]):
+            return cfg.level_sizes[-2::-1]
+        h, w = hw
+        return [(h * 2**i, w * 2**i) for i in range(1, len(cfg.channels) + 1)]
+
+    def _run_decoder(
+        self,
+        z: torch.Tensor,
+        shape: tuple[int, ...] | None = None,
+        sizes: list[tuple[int, int]] | None = None,
+        outputs: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Code -> output pre-activation.
+
+        ``z`` is (B, code_dim) or, with ``code_size=None``, a feature map (B, C, h, w); ``shape`` is the
+        (C, h, w) a flat code unflattens to (the configured feature shape if None) and ``sizes`` the
+        (H, W) each level restores, deepest first (from the encoder in ``forward``).
+        """
+        cfg = self.config
+        feature_shape = tuple(shape or cfg.feature_shape)
+        if cfg.code_size is not None and z.dim() != 2:
+            raise DataError(f"z has shape {tuple(z.shape)}; this model's codes are (B, code_size={cfg.code_size})")
+        if cfg.code_size is None:
+            if z.dim() == 4 and z.shape[1] != cfg.channels[-1]:
+                raise DataError(f"z has {z.shape[1]} channels (shape {tuple(z.shape)}); the code has {cfg.channels[-1]}")
+            if z.dim() == 2 and z.shape[1] != math.prod(feature_shape):
+                raise DataError(
+                    f"z has {z.shape[1]} features; a flat code of this model has {math.prod(feature_shape)} "
+                    f"(feature shape {list(feature_shape)}); pass a feature map (B, C, h, w) for other image sizes"
+                )
+            if z.dim() not in (2, 4):
+                raise DataError(f"z has shape {tuple(z.shape)}; expected (B, code_dim) or a feature map (B, C, h, w)")
+        h, level = z, 0
+        for i, block in enumerate(self.decoder):
+            if isinstance(block, nn.Unflatten):
+                if h.dim() == 2:
+                    # (B, C*h*w) -> (B, C, h, w); the module itself at the configured size, as always.
+                    h = block(h) if feature_shape == tuple(cfg.feature_shape) else h.unflatten(1, feature_shape)
+                if sizes is None:
+                    sizes = self._restore_sizes((h.shape[-2], h.shape[-1]))
+            elif isinstance(block, _UpLevel):
+                h = block(h, size=sizes[level])
+                level += 1
+            else:
+                h = block(h)
+            if outputs is not None:
+                outputs[f"decoder.{i}"] = h
+        return h
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, code_dim): the dense code, or the flattened last feature map."""
+        return self._code(self._run_encoder(x)[0])
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, code_dim) or a feature map (B, C, h, w) -> (B, C, H, W) before the output activation."""
+        return self._run_decoder(z)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> AEOutput:
+        """(B, C, H, W) -> reconstruction of the same size; ``generator`` is unused (nothing is sampled)."""
+        h, sizes = self._run_encoder(x)
+        z = self._code(h)
+        return self._output(self._run_decoder(z, self._map_shape(h), sizes[::-1]), z)
+
+    def _map_shape(self, h: torch.Tensor) -> tuple[int, ...] | None:
+        """The (C, h, w) a flat code of this forward pass unflattens to (None: the configured one)."""
+        return tuple(h.shape[1:]) if self.config.code_size is None else None
+
+    def layer_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every block's representation, in order: ``encoder.i``, ``code``, ``decoder.i``, ``output``."""
+        outputs: dict[str, torch.Tensor] = {}
+        h, sizes = self._run_encoder(x, outputs)
+        z = outputs["code"] = self._code(h)
+        out = self._run_decoder(z, self._map_shape(h), sizes[::-1], outputs)
+        outputs["output"] = self._activate(out)
+        return outputs
 
 
 @dataclass

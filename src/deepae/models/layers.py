@@ -91,3 +91,23 @@ class GaussianHead(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Clamp keeps exp(logvar) finite early in training, when logits can be large.
         return self.mu(h), self.logvar(h).clamp(-30.0, 20.0)
+
+
+def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pad ``(B, C, H, W)`` at the bottom and right to ``(B, C, height, width)``.
+
+    Reflection keeps image statistics at the border (no dark frame as with zeros); it needs each pad
+    to be smaller than the side it mirrors, so tiny images fall back to replicating the edge.
+    """
+    ph, pw = height - x.shape[-2], width - x.shape[-1]
+    if ph < 0 or pw < 0:
+        raise ValueError(f"cannot pad a {x.shape[-2]}x{x.shape[-1]} image to the smaller {height}x{width}")
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < x.shape[-2] and pw < x.shape[-1] else "replicate"
+    return nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``n``."""
+    return -(-n // multiple) * multiple
