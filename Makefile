@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: demo test setup clean
+.PHONY: demo test lint setup clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	python3 -m venv $(VENV)
@@ -18,8 +18,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/deepae demo $(ARGS)
 
-test: $(STAMP)
+# The tests start with the linter: a lint error fails `make test` as a failing test would.
+test: lint
 	$(PY) -m pytest -q --timeout=900
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
 
 clean:
 	rm -rf $(VENV) runs

@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 
 import deepae
 
-from ._core import Context, Report, Timer, pyplot, save_figure, register, squared_error_per_image
+from ._core import Context, Report, Timer, pyplot, register, save_figure, squared_error_per_image
 
 CODE_SIZES = (2, 4, 8, 16, 32, 64, 128)
 DATASETS = ("mnist", "fashion-mnist")

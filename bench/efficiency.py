@@ -18,7 +18,7 @@ import torch
 
 import deepae
 
-from ._core import Context, Report, median, pyplot, save_figure, register, squared_error_per_image
+from ._core import Context, Report, median, pyplot, register, save_figure, squared_error_per_image
 from .hinton import AE_PARAMS
 
 SIZES = (2048, 4096)

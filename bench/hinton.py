@@ -16,7 +16,7 @@ from sklearn.decomposition import PCA
 import deepae
 from deepae.train import Callback
 
-from ._core import Context, Report, Timer, pyplot, save_figure, register, squared_error_per_image
+from ._core import Context, Report, Timer, pyplot, register, save_figure, squared_error_per_image
 from .logistic_pca import LogisticPCA
 
 PAPER = {"autoencoder": 3.00, "logistic PCA": 8.01, "PCA": 13.87}

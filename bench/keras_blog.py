@@ -19,7 +19,7 @@ import deepae
 from deepae.corruption import corrupt
 from deepae.train import Callback
 
-from ._core import Context, Report, Timer, pyplot, save_figure, register
+from ._core import Context, Report, Timer, pyplot, register, save_figure
 from ._peer import KerasPeer, peer_python
 
 # preset -> the tutorial's test loss (None: the tutorial gives no figure to reach). The simple 32-unit

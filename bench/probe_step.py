@@ -103,7 +103,7 @@ def conv_layouts() -> None:
             opt = torch.optim.Adam(model.parameters())
             inputs = x.contiguous(memory_format=layout)
 
-            def step():
+            def step(model=model, opt=opt, inputs=inputs, bf16=bf16):
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     logits = model.decode_logits(model.encoder(inputs).flatten(1))  # skips _prepare: keeps the layout
                 loss = F.binary_cross_entropy_with_logits(logits.float(), x)

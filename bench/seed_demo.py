@@ -19,7 +19,7 @@ from torch import nn
 
 import deepae
 
-from ._core import Context, Report, Timer, mean_std, median, pyplot, save_figure, register
+from ._core import Context, Report, Timer, mean_std, median, pyplot, register, save_figure
 from ._peer import KerasPeer, peer_python
 
 PRESET = "seed-demo"

@@ -17,10 +17,18 @@ import pytest
 from PIL import Image
 
 from deepae.data import (
-    Dataset, cache_dir, download, list_datasets, load, load_array, load_dataset, load_images,
-    read_idx, save_images,
+    Dataset,
+    _builtin,
+    cache_dir,
+    download,
+    list_datasets,
+    load,
+    load_array,
+    load_dataset,
+    load_images,
+    read_idx,
+    save_images,
 )
-from deepae.data import _builtin
 from deepae.errors import ConfigError, DataError, DownloadError
 
 RNG = np.random.default_rng(0)

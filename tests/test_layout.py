@@ -44,7 +44,9 @@ def _imports(path: Path, module: str | None = None) -> list[tuple[str, list[str]
             names = [alias.name for alias in node.names]
             found.append((target, names, node.lineno))
             # `from . import models` imports the submodule deepae.models
-            found += [(f"{target}.{n}", [], node.lineno) for n in names if (SRC.parent / Path(*f"{target}.{n}".split("."))).exists()]
+            found += [
+                (f"{target}.{n}", [], node.lineno) for n in names if (SRC.parent / Path(*f"{target}.{n}".split("."))).exists()
+            ]
     return found
 
 

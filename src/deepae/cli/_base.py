@@ -66,7 +66,11 @@ class Group(TyperGroup):
                 _silence_stdout()
                 raise typer.Exit(1) from None
             code = _exit_code(exc)
-            message = one_line(exc) if code == 2 else f"internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for the traceback)"
+            message = (
+                one_line(exc)
+                if code == 2
+                else f"internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for the traceback)"
+            )
             print(f"error: {message}", file=sys.stderr)
             raise typer.Exit(code) from None
 

@@ -100,9 +100,13 @@ def info(run_dir: Path = RUN_DIR) -> None:
     for key in ("loss", "val_loss"):
         if key in summary:
             s = summary[key]
-            console.print(f"  {key}: first {fmt(s['first'])}, last {fmt(s['last'])}, best {fmt(s['best'])} at epoch {s['best_epoch']}")
+            console.print(
+                f"  {key}: first {fmt(s['first'])}, last {fmt(s['last'])}, best {fmt(s['best'])} at epoch {s['best_epoch']}"
+            )
     if "seconds" in summary:
-        console.print(f"  time: {fmt(summary['seconds']['total'])} s, {fmt(summary['seconds']['median_per_epoch'])} s per epoch (median)")
+        console.print(
+            f"  time: {fmt(summary['seconds']['total'])} s, {fmt(summary['seconds']['median_per_epoch'])} s per epoch (median)"
+        )
     data = run.metrics.get("data")
     if data:
         console.print(f"data: {data['name']} ({data['n_train']:,} train / {data['n_test']:,} test) from {data['source']}")

@@ -10,7 +10,12 @@ import pandas as pd
 
 from deepae.data._arrays import ARRAY_SUFFIXES, load_array
 from deepae.data._builtin import (
-    check_split, has_idx_files, list_datasets, load_dataset, load_idx_folder, resolve_name,
+    check_split,
+    has_idx_files,
+    list_datasets,
+    load_dataset,
+    load_idx_folder,
+    resolve_name,
 )
 from deepae.data._dataset import Dataset
 from deepae.data._images import IMAGE_SUFFIXES, load_images

@@ -42,7 +42,9 @@ class AEOutput:
         return self._x_hat
 
     def __repr__(self) -> str:
-        shapes = {k: tuple(getattr(self, k).shape) for k in ("x_hat", "z", "logits", "mu", "logvar") if getattr(self, k) is not None}
+        shapes = {
+            k: tuple(getattr(self, k).shape) for k in ("x_hat", "z", "logits", "mu", "logvar") if getattr(self, k) is not None
+        }
         return f"AEOutput({shapes})"
 
 

@@ -59,7 +59,9 @@ def check_positive_ints(param: str, values, allow_empty: bool = True) -> tuple[i
     except (TypeError, ValueError):
         raise ConfigError(f"{param}={values!r}; expected a list of positive integers") from None
     if (not allow_empty and not values) or any(v <= 0 for v in values):
-        raise ConfigError(f"{param}={list(values)!r}; expected a {'non-empty ' if not allow_empty else ''}list of positive integers")
+        raise ConfigError(
+            f"{param}={list(values)!r}; expected a {'non-empty ' if not allow_empty else ''}list of positive integers"
+        )
     return values
 
 

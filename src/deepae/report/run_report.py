@@ -63,7 +63,9 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
         blocks.append(R.Image(R.to_png(loss_figure(run)), "loss curves"))
         summary = history_summary(run.history)
         blocks.append(R.Table(["", "first", "last", "best", "best epoch"], [
-            [k, v["first"], v["last"], v["best"], v["best_epoch"]] for k, v in summary.items() if isinstance(v, dict) and "first" in v
+            [k, v["first"], v["last"], v["best"], v["best_epoch"]]
+            for k, v in summary.items()
+            if isinstance(v, dict) and "first" in v
         ]))
     else:
         blocks.append(R.Text("No training history was saved with this model."))
@@ -79,13 +81,24 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
     points = code_map_points(codes, map_method)
     labels = None if ds.y is None else ds.y[chosen]
     method = "PCA" if map_method == "pca" or codes.shape[1] <= 2 else "t-SNE"
-    title = f"{codes.shape[1]}-number codes of {len(chosen):,} samples, {method}" + (", coloured by label" if labels is not None else "")
-    report.sections.append(R.Section("Map of the codes", [R.Image(R.to_png(R.code_map(points, labels, title, method, ds.class_names)), "code map")]))
+    title = f"{codes.shape[1]}-number codes of {len(chosen):,} samples, {method}" + (
+        ", coloured by label" if labels is not None else ""
+    )
+    report.sections.append(
+        R.Section("Map of the codes", [R.Image(R.to_png(R.code_map(points, labels, title, method, ds.class_names)), "code map")])
+    )
 
     if "per_class" in evaluation:
         per_class = evaluation["per_class"]
         report.sections.append(R.Section("Error per class", [
-            R.Image(R.to_png(R.per_class_bars(per_class, "Squared error per sample (sum over features), mean by class", "squared error per sample")), "per-class error"),
+            R.Image(
+                R.to_png(
+                    R.per_class_bars(
+                        per_class, "Squared error per sample (sum over features), mean by class", "squared error per sample"
+                    )
+                ),
+                "per-class error",
+            ),
             R.Table(["class", "samples", "mean squared error per sample"], [[r["name"], r["n"], r["mean"]] for r in per_class]),
         ]))
 

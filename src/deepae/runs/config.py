@@ -37,7 +37,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
             try:
                 import yaml
             except ImportError:
-                raise ConfigError(f"config file '{path}': reading YAML needs PyYAML (pip install pyyaml); or use JSON/TOML") from None
+                raise ConfigError(
+                    f"config file '{path}': reading YAML needs PyYAML (pip install pyyaml); or use JSON/TOML"
+                ) from None
             values = yaml.safe_load(text)
         else:
             raise ConfigError(f"config file '{path}': unsupported type {suffix or '(none)'!r}; expected .json, .toml, .yaml")
@@ -51,7 +53,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' must hold a table of parameters, got {type(values).__name__}")
     unknown = sorted(set(values) - ESTIMATOR_PARAMS - set(_CONFIG_EXTRAS))
     if unknown:
-        raise ConfigError(f"config file '{path}': unknown key(s) {unknown}; expected AutoEncoder parameters or {list(_CONFIG_EXTRAS)}")
+        raise ConfigError(
+            f"config file '{path}': unknown key(s) {unknown}; expected AutoEncoder parameters or {list(_CONFIG_EXTRAS)}"
+        )
     return values
 
 

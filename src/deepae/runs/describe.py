@@ -72,8 +72,14 @@ def describe_models() -> list[dict[str, Any]]:
     for name in list_models():
         cls = get_model_class(name)
         defaults = cls.config_class().to_dict()
-        rows.append({"name": name, "class": cls.__name__, "summary": (cls.__doc__ or "").strip().splitlines()[0].replace("``", ""),
-                     "defaults": defaults})
+        rows.append(
+            {
+                "name": name,
+                "class": cls.__name__,
+                "summary": (cls.__doc__ or "").strip().splitlines()[0].replace("``", ""),
+                "defaults": defaults,
+            }
+        )
     return rows
 
 

@@ -39,7 +39,9 @@ def prepare_run_dir(path: str | os.PathLike, force: bool) -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run folder '{path}' is a file; choose another --out")
     if path.is_dir() and any(path.iterdir()) and not force:
-        raise ConfigError(f"run folder '{path}' already exists and is not empty; pass --force to overwrite it or choose another --out")
+        raise ConfigError(
+            f"run folder '{path}' already exists and is not empty; pass --force to overwrite it or choose another --out"
+        )
     return path
 
 
@@ -66,9 +68,14 @@ def open_run(path: str | os.PathLike, device: str = "cpu") -> Run:
     """Open a run folder written by ``deepae train``/``demo`` (or any ``AutoEncoder.save`` folder)."""
     path = Path(path)
     if not path.is_dir():
-        raise CheckpointError(f"run folder '{path}' does not exist" if not path.exists() else f"'{path}' is a file, not a run folder")
+        raise CheckpointError(
+            f"run folder '{path}' does not exist" if not path.exists() else f"'{path}' is a file, not a run folder"
+        )
     if not (path / CONFIG_FILE).is_file():
-        raise CheckpointError(f"'{path}' is not a deepae run folder: it has no {CONFIG_FILE} (expected the --out of 'deepae train' or 'deepae demo')")
+        raise CheckpointError(
+            f"'{path}' is not a deepae run folder: it has no {CONFIG_FILE} "
+            "(expected the --out of 'deepae train' or 'deepae demo')"
+        )
     estimator = AutoEncoder.load(path, device=device)
     data_shape = tuple(read_config(path)["data"]["shape"])  # present: AutoEncoder.load checked the section
     metrics: dict[str, Any] = {}
@@ -93,7 +100,12 @@ def load_for_run(run: Run, spec: str | None = None, split: str = "test", data_di
         ds = run.data.load(split)
     else:
         recorded = run.data
-        if data_dir is None and recorded is not None and _data.resolve_name(spec) is not None and _data.resolve_name(spec) == _data.resolve_name(recorded.spec):
+        if (
+            data_dir is None
+            and recorded is not None
+            and _data.resolve_name(spec) is not None
+            and _data.resolve_name(spec) == _data.resolve_name(recorded.spec)
+        ):
             data_dir = recorded.data_dir  # the run's own data set: read it from where the run did
         ds = _data.load(spec, split=split, data_dir=data_dir)
         if ds.names is not None and len(shape) == 3 and ds.sample_shape != shape:  # image files: read them again to fit

@@ -69,7 +69,9 @@ def resume(
     if epochs is not None:
         estimator.set_params(epochs=epochs)
     if estimator.epochs <= done:
-        raise ConfigError(f"run '{run.path}' has already trained {done} epochs of its {estimator.epochs}; pass --epochs above {done}")
+        raise ConfigError(
+            f"run '{run.path}' has already trained {done} epochs of its {estimator.epochs}; pass --epochs above {done}"
+        )
     estimator.set_params(verbose=progress, **({"device": device} if device else {}))
     if run.data is None:
         raise ConfigError(f"cannot resume '{run.path}': it does not record its data ({METRICS_FILE} is missing)")

@@ -1,6 +1,6 @@
 """Training: the Trainer, its callbacks, checkpoints and greedy layer-wise pretraining."""
 
-from .callbacks import Callback, EarlyStopping, LambdaCallback, ProgressBar
+from .callbacks import Callback, EarlyStopping, LambdaCallback, ProgressBar, TimeLimit
 from .checkpoint import (
     load_model,
     load_trainer_state,
@@ -20,6 +20,7 @@ __all__ = [
     "ProgressBar",
     "OPTIMIZERS",
     "SCHEDULERS",
+    "TimeLimit",
     "TrainConfig",
     "Trainer",
     "build_optimizer",

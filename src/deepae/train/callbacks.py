@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from typing import Any, Callable
 
 
@@ -79,3 +80,20 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every == 0:
             self.fn(trainer, epoch, logs)
+
+
+class TimeLimit(Callback):
+    """Stop at the end of the first epoch that finishes past ``seconds`` of training (a time budget)."""
+
+    def __init__(self, seconds: float):
+        if not seconds > 0:
+            raise ValueError(f"seconds={seconds!r}; expected a time budget > 0")
+        self.seconds = float(seconds)
+        self._start = 0.0
+
+    def on_train_begin(self, trainer) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        if time.perf_counter() - self._start >= self.seconds:
+            trainer.stop_training = True

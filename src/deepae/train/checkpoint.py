@@ -62,7 +62,9 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"cannot read '{path}': {exc}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"'{path}' is not a deepae checkpoint (format={config.get('format') if isinstance(config, dict) else None!r})")
+        raise CheckpointError(
+            f"'{path}' is not a deepae checkpoint (format={config.get('format') if isinstance(config, dict) else None!r})"
+        )
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"'{path}' has format_version {config['format_version']}; this deepae reads up to {FORMAT_VERSION}"
@@ -187,7 +189,9 @@ def transfer_weights(
     prefixes = tuple(p.rstrip(".") + "." for p in parts)
     chosen = {k: v for k, v in tensors.items() if k.startswith(prefixes)}
     if not chosen:
-        raise CheckpointError(f"'{source}' has no weights under {list(parts)}; it has {sorted({k.split('.')[0] for k in tensors})}")
+        raise CheckpointError(
+            f"'{source}' has no weights under {list(parts)}; it has {sorted({k.split('.')[0] for k in tensors})}"
+        )
     for key, value in chosen.items():
         if key not in target:
             raise CheckpointError(f"cannot transfer {key} from '{source}': the new model has no such layer")

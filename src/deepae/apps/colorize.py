@@ -1,0 +1,41 @@
+"""Colorization: colour a black-and-white photo.
+
+The model sees the luma (Y) and predicts the two chroma channels (Cb, Cr of full-range BT.601
+YCbCr); the result keeps the input's luma exactly. A colour input is colorized from its own luma.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .restore import Task, Training, register_task, restore, rgb_to_ycbcr, run_model, ycbcr_to_rgb
+
+
+@register_task
+class Colorize(Task):
+    name = "colorize"
+    summary = "colour a black-and-white photo (the luma is kept, the chroma predicted)"
+    mode = "RGB"
+    model = dict(in_channels=1, out_channels=2, channels=(32, 64, 128), blocks=2, output_activation="identity")
+    training = Training(crop=128, batch_size=16, lr=1e-3, minutes=25.0, loss="l1")
+
+    def degradations(self, variant=None):
+        return "grayscale"
+
+    def pair(self, degraded, clean):
+        return degraded, rgb_to_ycbcr(clean)[:, 1:]
+
+    def restore(self, model, pixels):
+        y = rgb_to_ycbcr(pixels[None])[:, :1] if pixels.shape[0] == 3 else pixels[None]
+        chroma = run_model(model, y)
+        return ycbcr_to_rgb(torch.cat([y, chroma], 1))[0]
+
+
+def colorize(image: Any, model=None) -> Any:
+    """Colorize a numpy array or PIL image (gray or colour); returns RGB of the same kind."""
+    return restore("colorize", image, model)
+
+
+__all__ = ["colorize"]
