@@ -391,9 +391,16 @@ def _random_colour(rnd: random.Random) -> tuple[int, int, int]:
     return (rnd.randint(0, 255), rnd.randint(0, 255), rnd.randint(0, 255))
 
 
-def _stamp(rnd: random.Random, height: int, width: int, texts: Sequence[str] | None, fonts: Sequence[Path], logo: float):
-    """One rotated RGBA patch: random text in a random font and size, sometimes outlined or with a logo."""
-    size = max(7, round(rnd.uniform(0.08, 0.35) * min(height, width)))
+def _stamp(rnd: random.Random, height: int, width: int, texts: Sequence[str] | None, fonts: Sequence[Path], logo: float,
+           font_px: tuple[int, int] | None = None):
+    """One rotated RGBA patch: random text in a random font and size, sometimes outlined or with a logo.
+
+    The size is 8-35% of the image's shorter side, or drawn from ``font_px`` (pixels) when given.
+    """
+    if font_px is None:
+        size = max(7, round(rnd.uniform(0.08, 0.35) * min(height, width)))
+    else:
+        size = rnd.randint(*font_px)
     font = _font(str(rnd.choice(fonts)), size)
     text = _random_text(rnd, texts)
     colour = _random_colour(rnd)
@@ -432,13 +439,14 @@ def _composite_at(layer: Image.Image, patch: Image.Image, left: int, top: int) -
 
 
 def _watermark_layer(
-    rnd: random.Random, height: int, width: int, texts: Sequence[str] | None, fonts: Sequence[Path], tile: float, logo: float
+    rnd: random.Random, height: int, width: int, texts: Sequence[str] | None, fonts: Sequence[Path], tile: float, logo: float,
+    font_px: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """An (H, W, 4) uint8 RGBA overlay: one stamp somewhere on the image, or the stamp tiled over it."""
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     tiled = rnd.random() < tile
     angle = rnd.uniform(-35, 35) if tiled else (rnd.uniform(-15, 15) if rnd.random() < 0.6 else 0.0)
-    patch = _stamp(rnd, height, width, texts, fonts, logo)
+    patch = _stamp(rnd, height, width, texts, fonts, logo, font_px)
     if angle:
         patch = patch.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
     if not tiled:
@@ -467,12 +475,15 @@ def _watermark(
     fonts: Sequence[str | Path] | None = None,
     tile: float = 0.3,
     logo: float = 0.3,
+    font_px: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Overlay semi-transparent random text (and sometimes a logo) drawn with Pillow, at ``opacity``.
 
     ``texts`` (default: random words or alphanumerics) and ``fonts`` (TrueType files; default
     :func:`default_watermark_fonts`) let training and testing use disjoint sets. ``tile`` is the
     probability of repeating the stamp over the image, ``logo`` that of a shape beside the text.
+    The text's size is relative to the image (8-35% of its shorter side) unless ``font_px=(low,
+    high)`` gives it in pixels: crops for training can then show text at a whole photo's scale.
     Each image of a batch gets its own overlay; ``|out - x| <= opacity`` everywhere.
     """
     if texts is not None and (isinstance(texts, str) or not texts or not all(isinstance(t, str) and t for t in texts)):
@@ -483,12 +494,17 @@ def _watermark(
     for name, p in (("tile", tile), ("logo", logo)):
         if not 0 <= p <= 1:
             raise ConfigError(f"watermark {name}={p!r}; expected a probability in [0, 1]")
+    if font_px is not None:
+        if len(font_px) != 2 or not all(isinstance(v, int) and v >= 4 for v in font_px) or font_px[0] > font_px[1]:
+            raise ConfigError(f"watermark font_px={font_px!r}; expected (low, high) pixel sizes with 4 <= low <= high")
+        font_px = (int(font_px[0]), int(font_px[1]))
     if generator is None:
         generator = torch.Generator()
         generator.seed()
     height, width = x.shape[-2:]
     layers = np.stack([
-        _watermark_layer(random.Random(seed), height, width, texts, fonts, tile, logo) for seed in _seeds(generator, len(x))
+        _watermark_layer(random.Random(seed), height, width, texts, fonts, tile, logo, font_px)
+        for seed in _seeds(generator, len(x))
     ])  # (B, H, W, 4)
     rgba = torch.from_numpy(layers).permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype) / 255  # (B, 4, H, W)
     colour, alpha = rgba[:, :3], rgba[:, 3:] * opacity

@@ -175,7 +175,10 @@ def _load_checked(path: Path, task: str, variant: str | None) -> torch.nn.Module
     want = (config["task"].get("variant"), variant)
     if variant is not None and want[0] != variant:
         raise CheckpointError(f"'{path}' is a {task} model for {want[0]!r}, not {variant!r}")
-    return load_model(path)
+    model = load_model(path)
+    # Settings the task applies around the model, fixed after training (e.g. colorize's chroma gain).
+    model.task_options = dict(config["task"].get("options") or {})
+    return model
 
 
 def model_digest(path: str | os.PathLike) -> str:
@@ -293,6 +296,7 @@ def train_task(
 ) -> TrainResult:
     """Train ``task``'s model on random crops of the photos under ``data`` and save it to ``out``.
 
+    Adam at the task's rate, decayed along a cosine of the time spent (``TimeLimit(anneal=True)``).
     Training stops after ``minutes`` (default: the task's budget) or ``epochs`` epochs of
     ``samples_per_epoch`` crops, whichever comes first. The folder records the task, the training
     files with their SHA-256 digests, the settings and the time taken.
@@ -322,10 +326,10 @@ def train_task(
         return loss, {"recon": loss}
 
     train_config = TrainConfig(
-        epochs=epochs, batch_size=cfg.batch_size, optimizer="adam", lr=cfg.lr, scheduler="cosine",
+        epochs=epochs, batch_size=cfg.batch_size, optimizer="adam", lr=cfg.lr,
         random_state=seed, progress=progress,
     )
-    callbacks = [TimeLimit(minutes * 60), LambdaCallback(lambda trainer, epoch, logs: dataset.set_epoch(epoch + 1))]
+    callbacks = [TimeLimit(minutes * 60, anneal=True), LambdaCallback(lambda trainer, epoch, logs: dataset.set_epoch(epoch + 1))]
     trainer = Trainer(model, loss_fn, train_config, callbacks=callbacks)
     notify(f"training {task} on {len(dataset.files)} photos for up to {minutes:g} min ...")
     start = time.perf_counter()

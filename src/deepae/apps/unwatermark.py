@@ -32,7 +32,8 @@ class Unwatermark(Task):
     training = Training(crop=128, batch_size=16, lr=1e-3, minutes=25.0, loss="l1")
 
     def degradations(self, variant=None):
-        return [("watermark", (0.25, 0.9), {"fonts": [str(f) for f in training_fonts()]})]
+        # Text from 12 to 160 px: crops then show letters at the sizes whole photos carry them.
+        return [("watermark", (0.25, 0.9), {"fonts": [str(f) for f in training_fonts()], "font_px": (12, 160)})]
 
     def restore(self, model, pixels):
         return run_model(model, pixels[None])[0]

@@ -83,17 +83,29 @@ class LambdaCallback(Callback):
 
 
 class TimeLimit(Callback):
-    """Stop at the end of the first epoch that finishes past ``seconds`` of training (a time budget)."""
+    """Stop at the end of the first epoch that finishes past ``seconds`` of training (a time budget).
 
-    def __init__(self, seconds: float):
+    ``anneal=True`` also decays every learning rate along a cosine of the time spent, from its
+    value at the start to ``min_ratio`` of it at the budget's end: the schedule a known number of
+    epochs would give, for training that is bounded by time instead.
+    """
+
+    def __init__(self, seconds: float, anneal: bool = False, min_ratio: float = 0.01):
         if not seconds > 0:
             raise ValueError(f"seconds={seconds!r}; expected a time budget > 0")
-        self.seconds = float(seconds)
+        self.seconds, self.anneal, self.min_ratio = float(seconds), anneal, min_ratio
         self._start = 0.0
+        self._base: list[float] = []
 
     def on_train_begin(self, trainer) -> None:
         self._start = time.perf_counter()
+        self._base = [g["lr"] for g in trainer.optimizer.param_groups]
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
-        if time.perf_counter() - self._start >= self.seconds:
+        done = (time.perf_counter() - self._start) / self.seconds
+        if done >= 1:
             trainer.stop_training = True
+        elif self.anneal:
+            factor = self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * done))
+            for group, base in zip(trainer.optimizer.param_groups, self._base):
+                group["lr"] = base * factor
