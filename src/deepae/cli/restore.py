@@ -32,6 +32,9 @@ _SUFFIXES = IMAGE_SUFFIXES
 def _plan(inputs: list[Path], output: Path, force: bool) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs, checked: inputs exist, outputs replace no input, and existing
     outputs only with ``force``."""
+    for item in inputs:
+        if not item.exists():
+            raise DataError(f"{item}: no such image file or folder")
     files: list[tuple[Path, Path]] = []
     single = len(inputs) == 1 and inputs[0].is_file()
     if single and output.suffix.lower() in _SUFFIXES:
@@ -49,10 +52,8 @@ def _plan(inputs: list[Path], output: Path, force: bool) -> list[tuple[Path, Pat
                 if output.resolve().is_relative_to(item.resolve()):
                     raise ConfigError(f"output folder '{output}' lies inside the input folder '{item}'; choose another")
                 files += [(p, output / p.relative_to(item).with_suffix(".png")) for p in found]
-            elif item.is_file():
-                files.append((item, output / f"{item.stem}.png"))
             else:
-                raise DataError(f"{item}: no such image file or folder")
+                files.append((item, output / f"{item.stem}.png"))
     sources = {p.resolve() for p, _ in files}
     targets: set[Path] = set()
     for src, dst in files:

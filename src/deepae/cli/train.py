@@ -155,7 +155,8 @@ def train(
         given = sorted(k for k, v in options.items() if v is not None and k not in ("epochs", "random_state"))
         given += [k for k, v in {"preset": preset, "config": config, "resume": resume}.items() if v is not None]
         if given:
-            raise ConfigError(f"--task trains a restoration model with its own settings; drop --{', --'.join(given)}")
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ConfigError(f"--task trains a restoration model with its own settings; drop {names}")
         _train_task(value(task), data, out, force, minutes, epochs, seed, factor, settings)
         return
     if resume is not None:
