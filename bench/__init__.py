@@ -4,7 +4,7 @@ people use instead: ``python -m bench NAME`` writes ``bench/results/NAME.{md,jso
 Each benchmark module registers itself with ``@register(NAME)``; importing it is all it takes.
 """
 
-from . import code_size, efficiency, hinton, keras_blog, seed_demo  # noqa: F401  (importing registers them)
+from . import code_size, efficiency, hinton, keras_blog, restore, seed_demo  # noqa: F401  (importing registers them)
 from ._core import BENCHMARKS, Context, Report, register
 
 __all__ = ["BENCHMARKS", "Context", "Report", "register"]
