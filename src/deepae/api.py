@@ -138,6 +138,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _model_config(self, input_shape: tuple[int, ...], output_activation: str) -> dict[str, Any]:
         cls = get_model_class(self.model)
+        if cls.image_to_image:
+            raise ConfigError(
+                f"model={self.model!r} maps images to other images and has no code vector; build it with "
+                "deepae.create_model and train it on (input, target) pairs, as deepae.apps.restore does"
+            )
         cfg: dict[str, Any] = {
             "input_shape": input_shape,
             "code_size": self.code_size,
