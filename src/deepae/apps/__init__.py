@@ -1,4 +1,20 @@
 """Applications built on the core: each is one module here, using ``deepae``'s public names.
 
-The core (``models``, ``train``, ``data``) never imports this package.
+Restoration, on numpy arrays and PIL images (the result comes back as the same kind of object)::
+
+    from deepae.apps import colorize, denoise, unwatermark, upscale
+    clean = denoise(photo)                 # sigma=None: estimated; or sigma=25 (grey levels of 255)
+    big = upscale(photo, factor=2)         # 2, 3 or 4
+    colour = colorize(black_and_white)
+    restored = unwatermark(stamped)
+
+Each uses the model shipped with deepae unless ``model=`` names a run folder trained with
+``deepae train --task TASK``. The core (``models``, ``train``, ``data``) never imports this package.
 """
+
+from .colorize import colorize
+from .denoise import denoise
+from .unwatermark import unwatermark
+from .upscale import upscale
+
+__all__ = ["colorize", "denoise", "unwatermark", "upscale"]

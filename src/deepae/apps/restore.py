@@ -109,6 +109,10 @@ class Task:
         if options:
             raise ConfigError(f"{self.name} takes no option(s) {sorted(options)}")
 
+    def calibrate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, Any]:
+        """Settings fixed after training on training crops (saved as the model's task options); none by default."""
+        return {}
+
 
 TASKS: dict[str, Task] = {}
 
@@ -346,6 +350,11 @@ def train_task(
         },
         "history": history,
     }
+    # Calibration sees fresh crops of the training photos (an epoch training never reached), never test data.
+    dataset.set_epoch(10**6)
+    batches = [spec.pair(*b) for b, _ in zip(torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size), range(8))]
+    with torch.inference_mode():
+        extra["task"]["options"] = spec.calibrate(model.eval(), batches)
     path = save_model(out, model.eval(), extra)
     return TrainResult(Path(path), seconds, len(history), history)
 
