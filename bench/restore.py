@@ -27,16 +27,22 @@ from ._core import Context, Report, Timer, pyplot, register, save_figure
 KODAK = [f"kodim{i:02d}.png" for i in range(1, 25)]
 STRIP_IMAGE, STRIP_BOX = "kodim23.png", (200, 150, 456, 406)  # a 256x256 crop (left, top, right, bottom)
 # Words for the watermark benchmark: none of them is in deepae.degrade's training word list.
+# --quick: a smoke test on 2 Kodak images (centre crops of `crop` px when set) and 200 digits.
+QUICK = dict(images=2, crop=None, digits=200, n_train=2000, epochs=1)
 BENCH_TEXTS = ["Kodak Test", "PREVIEW ONLY", "(c) 1991 Eastman", "lumiere studio", "NOT FOR SALE", "fotoarchiv 24"]
 
 
 def kodak(ctx: Context) -> list[tuple[str, np.ndarray]]:
-    """(name, (H, W, 3) uint8) for the Kodak images (2 under --quick)."""
-    names = KODAK[:2] if ctx.quick else KODAK
+    """(name, (H, W, 3) uint8) for the Kodak images (QUICK's under --quick)."""
+    names = KODAK[: QUICK["images"]] if ctx.quick else KODAK
     folder = ctx.data_dir / "kodak"
     if not folder.is_dir():
         raise SystemExit(f"{folder} is missing: the Kodak benchmarks need ../shared/data/kodak (or --data-dir)")
-    return [(n, np.asarray(Image.open(folder / n).convert("RGB"))) for n in names]
+    images = [(n, np.asarray(Image.open(folder / n).convert("RGB"))) for n in names]
+    c = QUICK["crop"] if ctx.quick else None
+    if c:
+        images = [(n, im[(im.shape[0] - c) // 2:][:c, (im.shape[1] - c) // 2:][:, :c]) for n, im in images]
+    return images
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
@@ -68,8 +74,9 @@ def strip(ctx: Context, panels: list[tuple[str, np.ndarray]], title: str, suffix
 
 
 def crop(img: np.ndarray, box=STRIP_BOX, scale: int = 1) -> np.ndarray:
+    """The strip's detail of ``img`` (all of it when it is smaller, as in quick runs)."""
     left, top, right, bottom = (v * scale for v in box)
-    return img[top:bottom, left:right]
+    return img[top:bottom, left:right] if img.shape[0] >= bottom and img.shape[1] >= right else img
 
 
 def to_u8(x: np.ndarray) -> np.ndarray:
@@ -93,8 +100,8 @@ def denoise_mnist(ctx: Context) -> Report:
     from deepae.train import TrainConfig, Trainer
 
     q = ctx.quick
-    train = ctx.data("mnist", "train", 2000).x
-    clean = ctx.data("mnist", "test").x[: 200 if q else 1000]  # (N, 1, 28, 28)
+    train = ctx.data("mnist", "train", QUICK["n_train"]).x
+    clean = ctx.data("mnist", "test").x[: QUICK["digits"] if q else 1000]  # (N, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
     noisy = (torch.from_numpy(clean) + 0.5 * torch.randn(clean.shape, generator=g)).clamp(0, 1).numpy()
     outputs: dict[str, np.ndarray] = {"noisy input": noisy}
@@ -115,7 +122,7 @@ def denoise_mnist(ctx: Context) -> Report:
 
     # The Keras tutorial's denoising conv AE (preset keras-denoise), and deepae's image2image U-Net,
     # both trained on noisy training digits (fresh noise each step) against the clean ones.
-    epochs = 1 if q else 8
+    epochs = QUICK["epochs"] if q else 8
     with Timer() as t:
         params = {**deepae.get_preset("keras-denoise").params, "epochs": epochs, "random_state": 0}
         ae = deepae.AutoEncoder(**params).fit(train)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 bench = pytest.importorskip("bench")
-from bench import BENCHMARKS, code_size, efficiency, hinton, keras_blog, seed_demo  # noqa: E402
+from bench import BENCHMARKS, code_size, efficiency, hinton, keras_blog, restore, seed_demo  # noqa: E402
 from bench.__main__ import main  # noqa: E402
 from bench._core import markdown_table, readme_table, squared_error_per_image  # noqa: E402
 from bench._peer import peer_python  # noqa: E402
@@ -27,11 +27,22 @@ TINY = {
                                     bf16_batch_sizes=(128,), epochs=1)),
     "keras-blog": (keras_blog, dict(n_train=200, n_test=100, epochs=1, budget_s=30)),
 }
+# The restoration benchmarks share one module and its QUICK settings.
+RESTORE_TINY = dict(images=1, crop=96, digits=50, n_train=300, epochs=1)
+TINY |= {name: (restore, RESTORE_TINY) for name in
+         ("denoise-mnist", "denoise-kodak", "upscale-kodak", "colorize-kodak", "unwatermark-kodak", "restore-speed")}
+NEEDS_SHIPPED = {"denoise-kodak": "denoise", "upscale-kodak": "upscale-x2", "colorize-kodak": "colorize",
+                 "unwatermark-kodak": "unwatermark", "restore-speed": "denoise"}
 
 
 @pytest.fixture
 def tiny(monkeypatch, request):
     module, settings = TINY[request.param]
+    needed = NEEDS_SHIPPED.get(request.param)
+    if needed and not (restore.R.WEIGHTS / needed / "config.json").is_file():
+        pytest.skip(f"no shipped {needed} model in this checkout")
+    if request.param == "denoise-kodak":
+        pytest.importorskip("bm3d")
     monkeypatch.setattr(module, "QUICK", {**module.QUICK, **settings})
     if request.param == "seed-demo":  # the Keras side has its own test below
         monkeypatch.setattr(seed_demo, "peer_python", lambda: None)
