@@ -9,12 +9,27 @@ Restoration, on numpy arrays and PIL images (the result comes back as the same k
     restored = unwatermark(stamped)
 
 Each uses the model shipped with deepae unless ``model=`` names a run folder trained with
-``deepae train --task TASK``. The core (``models``, ``train``, ``data``) never imports this package.
+``deepae train --task TASK``.
+
+Uses of the code: ``AutoEncoderOutlierDetector`` (anomaly detection by reconstruction error, an
+``OutlierMixin`` like IsolationForest) and ``AutoEncoderClustering`` (k-means or a GMM on the codes,
+optionally refined by DEC). The core (``models``, ``train``, ``data``) never imports this package.
 """
 
+from .anomaly import AutoEncoderOutlierDetector
+from .cluster import AutoEncoderClustering, cluster_accuracy, clustering_scores
 from .colorize import colorize
 from .denoise import denoise
 from .unwatermark import unwatermark
 from .upscale import upscale
 
-__all__ = ["colorize", "denoise", "unwatermark", "upscale"]
+__all__ = [
+    "AutoEncoderClustering",
+    "AutoEncoderOutlierDetector",
+    "cluster_accuracy",
+    "clustering_scores",
+    "colorize",
+    "denoise",
+    "unwatermark",
+    "upscale",
+]

@@ -18,7 +18,8 @@ class Colorize(Task):
     name = "colorize"
     summary = "colour a black-and-white photo (the luma is kept, the chroma predicted)"
     mode = "RGB"
-    model = dict(in_channels=1, out_channels=2, channels=(32, 64, 128), blocks=2, output_activation="identity")
+    # Four levels: colour depends on what an object is, so the model needs a wide view (56 px each way).
+    model = dict(in_channels=1, out_channels=2, channels=(32, 64, 96, 128), blocks=2, output_activation="identity")
     training = Training(crop=128, batch_size=16, lr=1e-3, minutes=25.0, loss="l1")
 
     def degradations(self, variant=None):
