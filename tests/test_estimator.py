@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -89,6 +91,41 @@ def test_resume_continues_exactly_like_one_run(digits, tmp_path):
     half.save(tmp_path / "half")
     resumed = load(tmp_path / "half").set_params(epochs=4).fit(X, resume=True)
     np.testing.assert_allclose(resumed.transform(X[:20]), straight.transform(X[:20]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "missing"])
+def test_resume_from_a_damaged_state_names_the_file(fitted, digits, tmp_path, damage):
+    """A loaded estimator works without its trainer state; only resuming needs it, and then says which file failed."""
+    X, X_test = digits
+    fitted.save(tmp_path / "run")
+    state = tmp_path / "run" / "trainer.safetensors"
+    if damage == "truncate":
+        state.write_bytes(state.read_bytes()[:100])
+    else:
+        (tmp_path / "run" / "trainer.json").unlink()
+    loaded = load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.transform(X_test), fitted.transform(X_test))
+    match = r"trainer\.safetensors' is not the file that was saved" if damage == "truncate" else "trainer.json is missing"
+    with pytest.raises(CheckpointError, match=match):
+        loaded.set_params(epochs=32).fit(X, resume=True)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c["estimator"]["params"].update(colour="red"), r"estimator params hold unknown key\(s\) \['colour'\]"),
+        (lambda c: c.update(notes=1), r"unknown key\(s\) \['notes'\]"),
+        (lambda c: c["estimator"]["params"].update(epochs="ten"), "epochs='ten'"),
+        (lambda c: c["data"].update(shape=[65]), "the data section does not add up"),
+    ],
+)
+def test_load_refuses_an_edited_config(fitted, tmp_path, edit, match):
+    fitted.save(tmp_path / "run")
+    config = read_config(tmp_path / "run")
+    edit(config)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=match):
+        load(tmp_path / "run")
 
 
 def test_same_seed_same_model(digits):

@@ -20,6 +20,7 @@ from deepae.train import (
     save_trainer_state,
 )
 from deepae.train.checkpoint import atomic_write_bytes, atomic_write_json
+from deepae.train.distributed import DistContext
 from deepae.train.trainer import flush_denormal_enabled
 
 
@@ -267,28 +268,99 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world_size, port, x, out):
+# N = 97 leaves a last batch of one sample: rank 1 has none of it and must still join the all-reduce.
+DDP_CASES = ("tensor-96", "tensor-97", "dataset-97")
+
+
+def _ddp_data(case):
+    kind, n = case.split("-")
+    x = _data(int(n))
+    return torch.utils.data.TensorDataset(x) if kind == "dataset" else x
+
+
+def _ddp_config(**kw):
+    return _config(optimizer="sgd", lr=0.5, batch_size=16, num_threads=1, **kw)
+
+
+def _ddp_worker(rank, world_size, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
-    trainer = Trainer(_model(), Objective(loss="bce"), _config(optimizer="sgd", lr=0.5, batch_size=8, num_threads=1))
-    trainer.fit(x)
-    if rank == 0:
-        torch.save({k: v.detach().clone() for k, v in trainer.module.state_dict().items()}, out)
+    results = {}
+    objective = Objective(loss="bce")
+    for case in DDP_CASES:
+        seen = [0]
+
+        def counting(model, batch, seen=seen):
+            seen[0] += len(batch)
+            return objective(model, batch)
+
+        trainer = Trainer(_model(), counting, _ddp_config())
+        history = trainer.fit(_ddp_data(case))
+        results[case] = {"loss": [h["loss"] for h in history], "seen": seen[0],
+                         "weights": {k: v.detach().clone() for k, v in trainer.module.state_dict().items()}}
+    x = _data(97)
+    try:
+        Trainer(_model(), Objective(loss="bce"), _ddp_config()).fit(torch.utils.data.DataLoader(x, batch_size=8))
+    except ConfigError as exc:
+        results["plain-loader"] = str(exc)
+    sampler = torch.utils.data.distributed.DistributedSampler(torch.utils.data.TensorDataset(x), seed=0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=8, sampler=sampler)
+    results["sampler-loader"] = [h["loss"] for h in Trainer(_model(), Objective(loss="bce"), _ddp_config()).fit(loader)]
+    torch.save(results, f"{out}.{rank}")
     # Both ranks leave together: a rank exiting while its peer still talks to it aborts gloo.
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory):
+    """What each of two gloo ranks trained, for every case of DDP_CASES."""
+    out = tmp_path_factory.mktemp("ddp") / "ranks"
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    return [torch.load(f"{out}.{rank}", weights_only=True) for rank in range(2)]
+
+
 @pytest.mark.slow
-def test_two_process_ddp_matches_single_process(tmp_path):
-    """Two ranks with batch 8 each take the same steps as one process with batch 16."""
-    x = _data()
-    out = tmp_path / "ddp.pt"
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), x, str(out)), nprocs=2, join=True)
-    single = Trainer(_model(), Objective(loss="bce"), _config(optimizer="sgd", lr=0.5, batch_size=16))
-    single.fit(x)
-    ddp = torch.load(out, weights_only=True)
-    for key, value in single.module.state_dict().items():
-        torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("case", DDP_CASES)
+def test_two_process_ddp_matches_single_process(ddp_results, case):
+    """``batch_size`` is global: two ranks at batch 16 have the loss curve and weights of one process at 16."""
+    single = Trainer(_model(), Objective(loss="bce"), _ddp_config())
+    history = single.fit(_ddp_data(case))
+    for rank in ddp_results:
+        # each rank computes half of every batch (the one sample of N=97's last batch: rank 0, and rank 1 a stand-in)
+        assert rank[case]["seen"] == len(history) * (48 + case.endswith("97"))
+        torch.testing.assert_close(rank[case]["loss"], [h["loss"] for h in history], rtol=1e-5, atol=1e-6)
+        for key, value in single.module.state_dict().items():
+            torch.testing.assert_close(rank[case]["weights"][key], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_needs_a_distributed_sampler_in_a_dataloader(ddp_results):
+    for rank in ddp_results:
+        assert "DistributedSampler" in rank["plain-loader"] and "pass the Dataset itself" in rank["plain-loader"]
+        assert len(rank["sampler-loader"]) == 3 and rank["sampler-loader"] == ddp_results[0]["sampler-loader"]
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 96, 97])
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_split_every_batch_and_take_the_same_steps(n, world):
+    """The shares of all ranks make up each global batch; their weights make DDP's mean the batch's mean."""
+    trainer = Trainer(_model(), Objective(loss="bce"), _config(batch_size=16))
+    single = [idx.tolist() for idx, _ in trainer._train_steps(n, torch.device("cpu"))]
+    ranks = []
+    for rank in range(world):
+        trainer._generator.manual_seed(0)
+        trainer.dist = DistContext(rank, world)
+        ranks.append(list(trainer._train_steps(n, torch.device("cpu"))))
+    trainer._generator.manual_seed(0)
+    trainer.dist = DistContext()
+    assert single == [idx.tolist() for idx, _ in trainer._train_steps(n, torch.device("cpu"))]
+    assert all(len(steps) == len(single) for steps in ranks)
+    for step, batch in enumerate(single):
+        shares = [ranks[r][step] for r in range(world)]
+        real = [idx.tolist() for idx, w in shares if w > 0]
+        assert sorted(sum(real, [])) == sorted(batch)
+        # DDP averages the ranks' gradients: w_r * mean_r / world sums to the batch mean when w_r = n_r * world / B
+        assert all(w == pytest.approx(len(idx) * world / len(batch)) for idx, w in shares if w > 0)
 
 
 def test_flush_denormal_probe_reads_the_setting():

@@ -24,7 +24,10 @@ from .train import (
     save_trainer_state,
     transfer_weights,
 )
-from .train.checkpoint import build_model, load_model
+from .train.checkpoint import CHECKPOINT_KEYS, CONFIG_FILE, build_model, load_model
+
+# The sections AutoEncoder.save adds to a checkpoint's config.json (save_model writes CHECKPOINT_KEYS).
+_SAVED_SECTIONS = ("estimator", "objective", "train", "data", "history")
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -128,11 +131,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             noise=self.noise, noise_level=self.noise_level, beta=self.beta,
         )
 
-    def _train_config(self, epochs: int | None = None) -> TrainConfig:
+    def _train_config(self, epochs: int | None = None, device: str | None = None) -> TrainConfig:
         return TrainConfig(
             epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size, optimizer=self.optimizer,
             lr=self.lr, optimizer_params=dict(self.optimizer_params or {}), scheduler=self.scheduler,
-            early_stopping=self.early_stopping, precision=self.precision, device=self.device,
+            early_stopping=self.early_stopping, precision=self.precision, device=device or self.device,
             random_state=self.random_state, progress=bool(self.verbose),
         )
 
@@ -230,6 +233,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self._trainer = Trainer(self.model_, self.objective_, train_config, callbacks=callbacks)
         if resume:
             state = getattr(self, "_resume_state", None)
+            if state is None and getattr(self, "_resume_error", None) is not None:
+                raise CheckpointError(f"cannot resume: {self._resume_error}")
             if state is None:
                 raise CheckpointError(
                     "resume=True needs an estimator loaded with AutoEncoder.load() from a run saved with its optimizer state"
@@ -357,27 +362,62 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "AutoEncoder":
-        """Rebuild a fitted estimator saved with ``save`` (weights, configuration, history)."""
+        """Rebuild a fitted estimator saved with ``save`` (weights, configuration, history).
+
+        Every section and parameter of ``config.json`` must be one ``save`` writes: an unknown key
+        or a value of the wrong type is a CheckpointError naming it, before any weights are read.
+        """
         config = read_config(path)
+        source = Path(path) / CONFIG_FILE
+        missing = [k for k in ("estimator", "objective", "data") if k not in config]
+        if missing:
+            raise CheckpointError(f"'{path}' was not saved by AutoEncoder.save (no {missing[0]!r} section)")
+        known = CHECKPOINT_KEYS | set(_SAVED_SECTIONS)
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise CheckpointError(f"'{source}' has unknown key(s) {unknown}; expected some of {sorted(known)}")
+        params = config["estimator"].get("params") if isinstance(config["estimator"], dict) else None
+        if not isinstance(params, dict):
+            raise CheckpointError(f"'{source}': 'estimator' needs a 'params' table of AutoEncoder parameters")
+        unknown = sorted(set(params) - set(cls().get_params()))
+        if unknown:
+            raise CheckpointError(f"'{source}': estimator params hold unknown key(s) {unknown}; expected AutoEncoder parameters")
         try:
-            params = config["estimator"]["params"]
+            est = cls(**{k: tuple(v) if k in ("hidden", "init_parts") and v is not None else v for k, v in params.items()})
+            est._train_config(device="cpu")  # validates the training parameters; the device is checked when fitting
+            est.objective_ = Objective(**config["objective"])
             data = config["data"]
-        except KeyError as exc:
-            raise CheckpointError(f"'{path}' was not saved by AutoEncoder.save (no {exc} section)") from None
-        est = cls(**{k: tuple(v) if k in ("hidden", "init_parts") and v is not None else v for k, v in params.items()})
-        est.model_ = load_model(path, device=device)
-        est.objective_ = Objective(**{**config["objective"]})
+            est.input_shape_, est.data_shape_ = _sizes(data["input_shape"]), _sizes(data["shape"])
+            est.n_features_in_ = data["n_features_in"]
+            est.history_ = list(config.get("history") or [])
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"'{source}' holds an invalid estimator: {type(exc).__name__}: {exc}") from None
+        n_in = est.n_features_in_  # scikit-learn's X.shape[1]: the first size of a sample
+        if n_in != est.data_shape_[0] or isinstance(n_in, bool) or math.prod(est.input_shape_) != math.prod(est.data_shape_):
+            raise CheckpointError(
+                f"'{source}': the data section does not add up (shape {list(est.data_shape_)}, input shape "
+                f"{list(est.input_shape_)}, n_features_in {n_in!r})"
+            )
         est.loss_ = est.objective_.loss
-        est.input_shape_ = tuple(data["input_shape"])
-        est.data_shape_ = tuple(data["shape"])
-        est.n_features_in_ = int(data["n_features_in"])
+        est.model_ = load_model(path, device=device)
+        if tuple(est.model_.input_shape) != est.input_shape_:
+            raise CheckpointError(
+                f"'{source}': the model takes {list(est.model_.input_shape)} but the data section says {list(est.input_shape_)}"
+            )
         est._n_features_out = est.model_.code_dim
-        est.history_ = config.get("history", [])
         try:
-            est._resume_state = load_trainer_state(path)
-        except CheckpointError:
-            est._resume_state = None
+            est._resume_state, est._resume_error = load_trainer_state(path), None
+        except CheckpointError as exc:  # fit(resume=True) reports it; everything else works without
+            est._resume_state, est._resume_error = None, exc
         return est
+
+
+def _sizes(values: Any) -> tuple[int, ...]:
+    """A recorded shape: a non-empty list of positive integers."""
+    sizes = isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
+    if not (sizes and values):
+        raise ValueError(f"a shape must be a non-empty list of positive integers, got {values!r}")
+    return tuple(values)
 
 
 def load(path: str | Path, device: str = "cpu") -> AutoEncoder:

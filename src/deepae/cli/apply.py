@@ -68,7 +68,7 @@ def encode(
     run = runs.open_run(run_dir)
     ds = runs.load_for_run(run, data, split.value, data_dir)
     codes = run.estimator.transform(ds.x)
-    path = runs.write_array(output, codes, force)
+    path = runs.write_array(output, codes, force, inputs=(data, data_dir))
     console.print(f"Wrote {path}: {codes.shape[0]:,} codes of {codes.shape[1]} numbers")
 
 
@@ -88,7 +88,7 @@ def decode(
     run = runs.open_run(run_dir)
     z = runs.load_codes(codes)
     x_hat = run.estimator.inverse_transform(z)
-    _write_samples(output, x_hat, None, force)
+    _write_samples(output, x_hat, None, force, inputs=(codes,))
 
 
 @app.command()
@@ -108,15 +108,17 @@ def reconstruct(
     """
     if runs.is_array_file(data) and output.suffix.lower() != ".npy":
         raise ConfigError(f"DATA '{data}' is an array file, so the output must be a .npy file, got '{output}'")
+    inputs = (data, data_dir)
+    runs.check_output(output, force, inputs)  # before the work: outputs never replace inputs
     run = runs.open_run(run_dir)
     ds = runs.load_for_run(run, data, split.value, data_dir)
-    _write_samples(output, run.estimator.reconstruct(ds.x), ds.names, force)
+    _write_samples(output, run.estimator.reconstruct(ds.x), ds.names, force, inputs)
 
 
-def _write_samples(output: Path, x, names, force: bool) -> None:
+def _write_samples(output: Path, x, names, force: bool, inputs) -> None:
     if output.suffix.lower() == ".npy":
-        path = runs.write_array(output, x, force)
+        path = runs.write_array(output, x, force, inputs)
         console.print(f"Wrote {path}: array of shape {list(x.shape)}")
     else:
-        paths = runs.write_images(output, x, names, force)
+        paths = runs.write_images(output, x, names, force, inputs)
         console.print(f"Wrote {len(paths):,} PNG images to {output}")

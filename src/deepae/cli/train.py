@@ -35,7 +35,7 @@ def demo(
     data_dir: Optional[Path] = typer.Option(
         None, "--data-dir", help="Folder with the four MNIST .gz files (default: the cache, else download)."
     ),
-    epochs: int = typer.Option(50, "--epochs", min=0, help="Epochs to train (the seed trains 50)."),
+    epochs: int = typer.Option(50, "--epochs", min=1, help="Epochs to train (the seed trains 50)."),
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run folder."),
     seed: Optional[int] = typer.Option(0, "--seed", help="Random seed (weights, shuffling)."),
@@ -105,8 +105,10 @@ def train(
     lr: Optional[float] = typer.Option(
         None, "--lr", callback=between(0, None, "x > 0"), help="Learning rate (default: the optimizer's)."
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=0, help="Epochs to train (with --resume: the new total)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Mini-batch size."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs to train (with --resume: the new total)."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1, help="Mini-batch size (under torchrun: the global batch, split across the processes)."
+    ),
     scheduler: Optional[SchedulerName] = typer.Option(None, "--scheduler", help="Learning-rate schedule."),
     early_stopping: Optional[int] = typer.Option(
         None, "--early-stopping", min=1, help="Stop after this many epochs without improvement."

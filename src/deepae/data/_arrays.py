@@ -24,7 +24,8 @@ def load_array(data, y=None, name: str | None = None) -> Dataset:
     Tabular data keeps its units (no rescaling) and becomes ``(N, D)``; ``(N, H, W)`` becomes
     ``(N, 1, H, W)`` and channel-last ``(N, H, W, C)`` becomes channel-first. uint8 image arrays
     (3-D/4-D) are the one exception to "no rescaling": they are divided by 255, as image data must
-    lie in [0, 1]. Labels come from ``y``, an npz key "y", or a CSV/DataFrame column named
+    lie in [0, 1]. A .npz file holds its data as "x" (or as its one array besides the labels).
+    Labels come from ``y``, an npz key "y", or a CSV/DataFrame column named
     label / y / target; string labels become class indices with ``class_names``.
     """
     if isinstance(data, pd.DataFrame):
@@ -66,10 +67,16 @@ def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | N
 
 
 def _from_npz(npz, path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """x from key "x"/"X" (else the first non-label array), labels from "y"/"Y" if present."""
+    """x from key "x"/"X" (else the one non-label array), labels from "y"/"Y" if present."""
     keys = list(npz.files)
     x_key = next((k for k in _X_KEYS if k in keys), None)
-    x_key = x_key or next((k for k in keys if k not in _Y_KEYS), None)
+    others = [k for k in keys if k not in _Y_KEYS]
+    if x_key is None and len(others) > 1:
+        raise DataError(
+            f"{path}: holds several arrays ({', '.join(others)}) and none is named 'x'; save the data as 'x' "
+            "(labels as 'y'), or one array alone"
+        )
+    x_key = x_key or (others[0] if others else None)
     if x_key is None:
         raise DataError(f"{path}: no data array (keys: {', '.join(keys) or 'none'})")
     y_key = next((k for k in _Y_KEYS if k in keys), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -46,7 +47,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header_len})")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a product of four uint32 sizes overflows int64
     actual = len(raw) - header_len
     if actual != expected:
         what = "truncated" if actual < expected else "has trailing bytes"
@@ -54,7 +55,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path}: IDX data {what}: shape {shape} of {dtype.name} needs {expected} bytes "
             f"after the header, found {actual}"
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+    try:
+        data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+    except ValueError as err:  # an empty array whose other sizes multiply past what NumPy can index
+        raise DataError(f"{path}: IDX shape {shape} cannot be represented ({err})") from None
     # native byte order, and a writable copy instead of a view on the immutable bytes
     return data.astype(dtype.newbyteorder("="))
 

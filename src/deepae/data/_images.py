@@ -126,6 +126,8 @@ def _open(path: Path) -> Image.Image:
         return Image.open(path)
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path}: cannot read image ({err})") from None
+    except Image.DecompressionBombError as err:  # more pixels than Pillow's limit: refused before decoding
+        raise DataError(f"{path}: refused, too many pixels ({err})") from None
 
 
 def _has_colour(path: Path) -> bool:
@@ -141,8 +143,8 @@ def _read_all(files: list[Path], mode: str, size: tuple[int, int] | None) -> np.
         if arrays and array.shape != arrays[0].shape:
             (h0, w0), (h, w) = arrays[0].shape[:2], array.shape[:2]
             raise DataError(
-                f"images differ in size: {files[0]} is {h0}x{w0} (HxW) but {path} is {h}x{w}; "
-                f"pass size=(H, W) (--image-size) to resize them all"
+                f"images differ in size: {files[0]} is {h0}x{w0} (HxW) but {path} is {h}x{w}; resize them to one "
+                f"size first (in Python, load_images(folder, size=(H, W)) resizes them as it reads)"
             )
         arrays.append(array)
     return np.stack(arrays)

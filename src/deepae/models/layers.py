@@ -34,12 +34,12 @@ def activation(name: str) -> nn.Module:
 
 
 def check_activation(param: str, name: str) -> None:
-    if name not in _ACTIVATIONS:
+    if not isinstance(name, str) or name not in _ACTIVATIONS:
         raise ConfigError(f"{param}={name!r} is not a known activation; expected one of {sorted(_ACTIVATIONS)}")
 
 
 def check_output_activation(name: str) -> None:
-    if name not in OUTPUT_ACTIVATIONS:
+    if not isinstance(name, str) or name not in OUTPUT_ACTIVATIONS:
         raise ConfigError(f"output_activation={name!r}; expected one of {list(OUTPUT_ACTIVATIONS)}")
 
 
@@ -56,7 +56,7 @@ def check_positive_ints(param: str, values, allow_empty: bool = True) -> tuple[i
     """Validate a list of layer sizes and return it as a tuple."""
     try:
         values = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ConfigError(f"{param}={values!r}; expected a list of positive integers") from None
     if (not allow_empty and not values) or any(v <= 0 for v in values):
         raise ConfigError(

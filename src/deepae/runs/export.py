@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -51,31 +51,51 @@ def write_evaluation(run: Run, result: dict[str, Any]) -> Path:
     return atomic_write_json(run.path / EVALUATION_FILE, result)
 
 
-def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse to replace an existing file, or fill a non-empty folder, unless ``force``."""
+def check_output(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Refuse to replace an existing file, or fill a non-empty folder, unless ``force``.
+
+    Outputs never replace inputs, ``force`` or not: ``path`` may not be one of the existing
+    ``inputs``, the folder an input file lies in, or a place inside an input folder.
+    """
     path = Path(path)
+    target = path.resolve()
+    for source in (Path(s) for s in inputs if s is not None):
+        if not source.exists():
+            continue  # a built-in data set's name, not a path
+        src = source.resolve()
+        if target == src or (src.is_file() and target == src.parent) or (src.is_dir() and src in target.parents):
+            where = "is" if target == src else ("is the folder of" if src.is_file() else "lies inside")
+            raise ConfigError(
+                f"output '{path}' {where} the input '{source}'; outputs never replace or mix with inputs (--force "
+                "or not): choose an output outside it"
+            )
     if path.exists() and not force and (path.is_file() or any(path.iterdir())):
         raise ConfigError(f"output '{path}' already exists; pass --force to overwrite it")
     return path
 
 
-def write_array(path: str | os.PathLike, array: np.ndarray, force: bool = False) -> Path:
-    """Save ``array`` as a .npy file, atomically."""
+def write_array(
+    path: str | os.PathLike, array: np.ndarray, force: bool = False, inputs: Iterable[str | os.PathLike | None] = ()
+) -> Path:
+    """Save ``array`` as a .npy file, atomically (see ``check_output`` for ``force`` and ``inputs``)."""
     path = Path(path)
     if path.suffix.lower() != ".npy":
         raise ConfigError(f"output '{path}' must be a .npy file")
-    check_output(path, force)
+    check_output(path, force, inputs)
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def write_images(folder: str | os.PathLike, x: np.ndarray, names: list[str] | None = None, force: bool = False) -> list[Path]:
+def write_images(
+    folder: str | os.PathLike, x: np.ndarray, names: list[str] | None = None, force: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+) -> list[Path]:
     """Save samples as PNGs in ``folder`` (input names kept, with a .png suffix), each file atomically."""
     images = x if x.ndim == 4 and x.shape[1] in (1, 3) else _report.as_images(np.clip(x, 0, 1))
     if images is None:
         raise ConfigError(f"samples of shape {list(x.shape[1:])} are not images; name a .npy file as output instead")
-    folder = check_output(folder, force)
+    folder = check_output(folder, force, inputs)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"output '{folder}' is a file; name a folder for images or a .npy file for arrays")
     names = None if names is None else [Path(n).with_suffix(".png").as_posix() for n in names]

@@ -119,4 +119,17 @@ def load_for_run(run: Run, spec: str | None = None, split: str = "test", data_di
         ds = dataclasses.replace(ds, x=ds.x.reshape(len(ds), *shape))
     if len(ds) == 0:
         raise DataError(f"DATA '{ds.name}' holds no samples")
+    _check_range(run, ds)
     return ds
+
+
+def _check_range(run: Run, ds: _data.Dataset) -> None:
+    """A model with a sigmoid output (BCE loss) knows data in [0, 1]; other values give meaningless scores."""
+    if run.estimator.loss_ != "bce" and getattr(run.estimator.model_.config, "output_activation", None) != "sigmoid":
+        return
+    lo, hi = float(ds.x.min()), float(ds.x.max())
+    if lo < 0 or hi > 1:
+        raise DataError(
+            f"DATA '{ds.name}' holds values in [{lo:.4g}, {hi:.4g}] but run '{run.path}' was trained on data in [0, 1] "
+            f"(sigmoid output, {run.estimator.loss_.upper()} loss); rescale it to [0, 1], e.g. divide 8-bit values by 255"
+        )

@@ -78,7 +78,15 @@ def holdout_indices(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = HOLD
 
 
 def load_demo_data(data_dir: str | os.PathLike | None, warn: Notify = quiet) -> DataSpec:
-    """Full MNIST (``data_dir``, else the cache, else a download); the embedded digits when unavailable."""
+    """Full MNIST (``data_dir``, else the cache, else a download); the embedded digits when unavailable.
+
+    A ``data_dir`` that does not exist is an error, not a reason to fall back: it is a typo to fix.
+    """
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(
+            f"data_dir '{data_dir}' does not exist or is not a folder; give the folder with the MNIST files, "
+            "or leave it out to use the cache (or a download)"
+        )
     spec = DataSpec.parse("mnist", data_dir)
     try:
         spec.load("all")  # fetches (or finds) all four files now, so training cannot fail on a missing one

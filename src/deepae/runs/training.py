@@ -12,9 +12,9 @@ from .. import metrics as _metrics
 from .. import report as _report
 from .._io import atomic_write_bytes, atomic_write_json, versions
 from ..api import AutoEncoder
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..report.run_figures import loss_figure, reconstruction_figure
-from ..train import resolve_device
+from ..train import load_trainer_state, resolve_device
 from .config import resolve_params
 from .folder import DERIVED_FILES, LOSS_FIGURE, METRICS_FILE, RECONSTRUCTION_FIGURE, Run, open_run, prepare_run_dir
 from .spec import HOLDOUT_FRACTION, HOLDOUT_SEED, DataSpec, Notify, load_demo_data, quiet
@@ -45,6 +45,7 @@ def train(
     The test split is scored after every epoch (the "test" curve, as in the Keras tutorial) unless a
     validation fraction is set or early stopping / a plateau schedule would then select on it.
     """
+    _check_epochs(params.get("epochs", AutoEncoder().epochs))
     out = prepare_run_dir(out, force)  # before anything slow: a refused folder fails at once
     estimator = AutoEncoder(**params)
     notify(f"loading {data.spec} ...")
@@ -67,11 +68,18 @@ def resume(
     estimator = run.estimator
     done = len(run.history)
     if epochs is not None:
+        _check_epochs(epochs)
         estimator.set_params(epochs=epochs)
     if estimator.epochs <= done:
+        state = "has finished" if epochs is None else f"has trained {done} epochs, and --epochs {epochs} adds none"
         raise ConfigError(
-            f"run '{run.path}' has already trained {done} epochs of its {estimator.epochs}; pass --epochs above {done}"
+            f"run '{run.path}' {state}: --epochs is the new total, so pass more than {done} to train further, "
+            f"e.g. deepae train --resume {run.path} --epochs {done + max(done, 1)}"
         )
+    try:
+        load_trainer_state(run.path)  # before loading data: a damaged state file fails at once
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot resume '{run.path}': {exc}; train a new run instead of resuming this one") from None
     estimator.set_params(verbose=progress, **({"device": device} if device else {}))
     if run.data is None:
         raise ConfigError(f"cannot resume '{run.path}': it does not record its data ({METRICS_FILE} is missing)")
@@ -99,11 +107,18 @@ def demo(
 
     ``notify`` gets progress messages, ``warn`` the notice when MNIST is unavailable.
     """
+    _check_epochs(epochs)
     prepare_run_dir(out, force)
     notify("looking for MNIST ...")
     data = load_demo_data(data_dir, warn)
     params, _, _ = resolve_params("seed-demo", overrides={"epochs": epochs, "random_state": seed, "verbose": progress})
     return train(params, data, out, preset="seed-demo", force=True, notify=notify)
+
+
+def _check_epochs(epochs: Any) -> None:
+    """A run trains at least one epoch: with none it would hold an untrained model and empty curves."""
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ConfigError(f"epochs={epochs!r}; a run trains at least 1 epoch")
 
 
 def _write_run(

@@ -1,9 +1,11 @@
 """Process-group set-up for multi-process training under ``torchrun``.
 
 A single process is the default and needs none of this. Under torchrun (which sets RANK,
-WORLD_SIZE and LOCAL_RANK) the Trainer wraps the model in DistributedDataParallel, each rank
-takes every ``world_size``-th sample of one shared, seeded permutation, and only rank 0
-reports and saves.
+WORLD_SIZE and LOCAL_RANK) the Trainer wraps the model in DistributedDataParallel. Its
+``batch_size`` stays the global batch: the ranks walk one shared, seeded permutation in batches
+of ``batch_size`` and each takes every ``world_size``-th sample of every batch (see
+``Trainer._train_steps``), so N ranks take the same steps as one process, for any number of
+samples. Metrics are summed over the ranks; only rank 0 reports and saves.
 """
 
 from __future__ import annotations
@@ -40,9 +42,21 @@ def init_distributed(device: torch.device) -> DistContext:
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    if ctx.enabled:
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value /= ctx.world_size
-    return value
+def _all_reduce(value: torch.Tensor, ctx: DistContext, op) -> torch.Tensor:
+    if not ctx.enabled:
+        return value
+    # gloo reduces CPU tensors, nccl CUDA ones: the value travels to the backend's device and back.
+    device = torch.device("cuda", ctx.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    reduced = value.detach().to(device, copy=True)
+    dist.all_reduce(reduced, op=op)
+    return reduced.to(value.device)
+
+
+def all_reduce_sum(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The sum of ``value`` over all ranks (``value`` itself for one process)."""
+    return _all_reduce(value, ctx, dist.ReduceOp.SUM)
+
+
+def all_reduce_max(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """The largest ``value`` of all ranks, e.g. 1.0 when any rank asks to stop."""
+    return _all_reduce(value, ctx, dist.ReduceOp.MAX)

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
 from .callbacks import Callback, EarlyStopping, ProgressBar
-from .distributed import DistContext, all_reduce_mean, init_distributed
+from .distributed import DistContext, all_reduce_max, all_reduce_sum, init_distributed
 from .optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...]
@@ -31,7 +31,7 @@ class TrainConfig:
     """How to train; every field is saved in the checkpoint's config.json."""
 
     epochs: int = 50
-    batch_size: int = 256
+    batch_size: int = 256  # the global batch: under torchrun the ranks split each batch between them
     optimizer: str = "adam"
     lr: float | None = None  # None: the optimizer's own default (optim.OPTIMIZERS)
     optimizer_params: dict[str, Any] = field(default_factory=dict)
@@ -124,7 +124,13 @@ class Trainer:
 
     Data may be tensors (or arrays) held in memory -- the fast path: one device copy, one
     permutation per epoch, batches are index slices, no per-sample Python work -- or any
-    ``torch.utils.data.Dataset``/``DataLoader`` for data that does not fit.
+    ``torch.utils.data.Dataset``/``DataLoader`` for data that does not fit. A Dataset is read in
+    the same index batches as tensors would be, so both paths train alike.
+
+    Under torchrun (several processes) ``config.batch_size`` is still the global batch: each rank
+    computes its share of every batch, DDP averages the gradients, and the loss curve matches one
+    process's at the same batch size to float rounding (for losses that are means over samples).
+    A caller's own DataLoader must then carry a ``DistributedSampler``.
 
     No process-wide state changes behind the caller's back. The thread count and flush-denormal
     mode are set only while ``fit``/``evaluate`` run. All randomness comes from the trainer's own
@@ -197,34 +203,52 @@ class Trainer:
             raise ConfigError(f"inputs and targets differ in length: {[len(t) for t in tensors]}")
         return tensors
 
-    def _batches(self, data: Any, tensors: tuple[torch.Tensor, ...] | None, train: bool) -> Iterator[Batch]:
-        cfg = self.config
-        if tensors is None:
-            loader = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(
-                data, batch_size=cfg.batch_size if train else cfg.eval_batch_size, shuffle=train and cfg.shuffle,
-                # Evaluation gets a throwaway generator: it must not advance the training stream
-                # (the loader draws a base seed per pass) nor, with None, the default RNG.
-                generator=self._generator if train else torch.Generator(),
-            )
-            for batch in loader:
-                batch = batch if isinstance(batch, (tuple, list)) else (batch,)
-                batch = tuple(b.float().to(self.device, non_blocking=True) for b in batch)
-                yield batch[0] if len(batch) == 1 else batch
-            return
-        n = len(tensors[0])
-        size = cfg.batch_size if train else cfg.eval_batch_size
-        if train and cfg.shuffle:
-            order = torch.randperm(n, generator=self._generator).to(self.device)
+    def _train_steps(self, n: int, device: torch.device) -> Iterator[tuple[torch.Tensor, float]]:
+        """This rank's (indices, loss weight) for each step of one epoch over ``n`` samples.
+
+        Every rank walks the same seeded permutation in global batches of ``batch_size`` and takes
+        every ``world_size``-th sample of each: all ranks take the same number of steps for any
+        ``n`` (none waits in an all-reduce the others never reach) and together see the batches one
+        process would. The weight makes DDP's mean of the ranks' gradients the gradient of the mean
+        over the whole batch when shares differ by a sample. A rank with no sample (a last batch
+        smaller than the world) recomputes one with weight 0: it joins the all-reduce, adding nothing.
+        """
+        cfg, world, rank = self.config, self.dist.world_size, self.dist.rank
+        order = torch.randperm(n, generator=self._generator) if cfg.shuffle else torch.arange(n)
+        for batch in order.to(device).split(cfg.batch_size):
+            share = batch[rank::world]
+            if world == 1:
+                yield batch, 1.0
+            elif len(share):
+                yield share, len(share) * world / len(batch)
+            else:
+                yield batch[:1], 0.0
+
+    def _batches(self, data: Any, tensors: tuple[torch.Tensor, ...] | None, train: bool) -> Iterator[tuple[Batch, float]]:
+        """(batch on the device, loss weight): this rank's training steps, or every evaluation batch."""
+        if isinstance(data, torch.utils.data.DataLoader):  # the caller's own batches
+            if train and isinstance(data.sampler, torch.utils.data.distributed.DistributedSampler):
+                data.sampler.set_epoch(self.epoch)  # a new split of a new shuffle every epoch
+            batches = ((b, 1.0) for b in data)
+        elif not train:
+            n, size = len(tensors[0] if tensors is not None else data), self.config.eval_batch_size
+            batches = ((idx, 1.0) for idx in torch.arange(n, device=self.device if tensors else "cpu").split(size))
         else:
-            order = torch.arange(n, device=self.device)
-        if self.dist.enabled and train:
-            # Every rank drew the same permutation (same seed); each takes its own stride.
-            order = order[self.dist.rank :: self.dist.world_size]
-        for start in range(0, len(order), size):
-            idx = order[start : start + size]
+            batches = self._train_steps(len(tensors[0] if tensors is not None else data), self.device if tensors else "cpu")
+        if tensors is not None:
             # index_select gathers rows ~5x faster than advanced indexing on the CPU
-            batch = tuple(t.index_select(0, idx) for t in tensors)
-            yield batch[0] if len(batch) == 1 else batch
+            for idx, weight in batches:
+                batch = tuple(t.index_select(0, idx) for t in tensors)
+                yield batch[0] if len(batch) == 1 else batch, weight
+            return
+        if not isinstance(data, torch.utils.data.DataLoader):
+            # A Dataset is read lazily, sample by sample, in the same index batches as tensors.
+            steps = list(batches)
+            batches = zip(torch.utils.data.DataLoader(data, batch_sampler=[i.tolist() for i, _ in steps]), (w for _, w in steps))
+        for batch, weight in batches:
+            batch = batch if isinstance(batch, (tuple, list)) else (batch,)
+            batch = tuple(b.float().to(self.device, non_blocking=True) for b in batch)
+            yield batch[0] if len(batch) == 1 else batch, weight
 
     # -- the loop --------------------------------------------------------------------------
     def _autocast(self):
@@ -280,11 +304,17 @@ class Trainer:
         cfg = self.config
         train_t = self._as_tensors(train_data)
         val_t = self._as_tensors(val_data) if val_data is not None else None
-        n_train = len(train_t[0]) if train_t is not None else len(train_data)
+        loader = isinstance(train_data, torch.utils.data.DataLoader)
+        if loader and self.dist.enabled and not isinstance(train_data.sampler, torch.utils.data.distributed.DistributedSampler):
+            raise ConfigError(
+                f"a DataLoader under {self.dist.world_size} processes: every rank would train on all of it; pass the "
+                "Dataset itself (the Trainer splits each batch across the ranks) or give the loader a DistributedSampler"
+            )
+        n_train = len(train_t[0]) if train_t is not None else len(train_data)  # a loader's length: its batches
         if n_train == 0:
             raise ConfigError("training data is empty")
         if self.scheduler is None:
-            steps = max(math.ceil(n_train / cfg.batch_size), 1)
+            steps = n_train if loader else max(math.ceil(n_train / cfg.batch_size), 1)
             self.scheduler, self._sched_when = build_scheduler(
                 cfg.scheduler, self.optimizer, cfg.epochs, steps, **cfg.scheduler_params
             )
@@ -304,6 +334,8 @@ class Trainer:
                 self.epoch += 1
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch - 1, logs)
+                # Ranks stop together (a time limit can expire on one rank first): one waiting alone would hang.
+                self.stop_training = bool(all_reduce_max(torch.tensor(float(self.stop_training)), self.dist))
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(self)
@@ -320,20 +352,25 @@ class Trainer:
         loss_seed, rng_seed = (int(s) + self.dist.rank for s in torch.randint(2**62, (2,), generator=self._generator))
         generator = torch.Generator(self.device).manual_seed(loss_seed)
         with self._forked_rng(rng_seed):
-            for batch in self._batches(data, tensors, train=True):
+            for batch, weight in self._batches(data, tensors, train=True):
                 with self._autocast():
                     loss, terms = self._loss(batch, generator)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss if weight == 1.0 else loss * weight).backward()
                 if self.config.grad_clip:
                     nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
                 self.optimizer.step()
                 self._step_scheduler("step")
-                # Accumulate on the device: no host sync per step.
-                bs = len(batch[0] if isinstance(batch, tuple) else batch)
+                # Accumulate on the device: no host sync per step. A weight-0 stand-in sample counts for nothing.
+                bs = len(batch[0] if isinstance(batch, tuple) else batch) if weight else 0
                 self._accumulate(sums, loss, terms, bs)
                 count += bs
-        logs = {k: float(all_reduce_mean(v / count, self.dist)) for k, v in sums.items()}
+        if self.dist.enabled:
+            # Sums and counts over all ranks: the mean per sample of the whole epoch, as one process logs it.
+            total = all_reduce_sum(torch.stack([*sums.values(), torch.tensor(float(count), device=self.device)]), self.dist)
+            logs = {k: float(v / total[-1]) for k, v in zip(sums, total[:-1])}
+        else:
+            logs = {k: float(v / count) for k, v in sums.items()}
         if not math.isfinite(logs["loss"]):
             raise TrainingDivergedError(
                 f"training loss became {logs['loss']} at epoch {self.epoch + 1}; lower lr (now "
@@ -362,7 +399,7 @@ class Trainer:
         self.model.eval()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        for batch in self._batches(data, tensors, train=False):
+        for batch, _ in self._batches(data, tensors, train=False):
             with self._autocast():
                 loss, terms = self._loss(batch, None)  # eval mode draws nothing
             bs = len(batch[0] if isinstance(batch, tuple) else batch)
