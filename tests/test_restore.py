@@ -272,10 +272,12 @@ def test_each_shipped_model_beats_its_degraded_input(folder):
     elif name == "unwatermark":
         from deepae.apps.unwatermark import held_out_fonts
 
-        degraded = degrade("watermark", x, 0.5, g, fonts=[str(f) for f in held_out_fonts()], texts=["SAMPLE"])
+        degraded = degrade("watermark", x, 0.5, g, fonts=[str(f) for f in held_out_fonts()], texts=["SAMPLE"],
+                           font_px=(16, 32), tile=0.0)  # one stamp, centred on the crop
     else:
         degraded = degrade("downscale", x, int(task["variant"][1:]))
     degraded = degraded[0].permute(1, 2, 0).numpy()
+    assert name == "upscale" or not np.array_equal(degraded, clean)
     restored = R.restore(name, degraded, model=folder, variant=task["variant"],
                          **({"factor": int(task["variant"][1:])} if name == "upscale" else {}))
     if name == "upscale":

@@ -25,7 +25,22 @@ _WORDS = (
     "property", "rights reserved", "editorial", "exclusive", "premium", "world", "nature", "travel", "studios",
 )
 # math-symbol and fallback fonts among matplotlib's: they have no (or boxed) letters
+_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+# These map ASCII code points, but to symbols or placeholder boxes.
 _SYMBOL_FONTS = ("STIXSiz", "STIXNonUni", "cmex", "cmsy", "LastResort")
+
+
+def _draws_text(path: Path) -> bool:
+    """Whether the font maps every ASCII letter and digit to a glyph (symbol, math and display
+    fonts map few or none, and would draw an invisible watermark)."""
+    from fontTools.ttLib import TTFont  # a dependency of matplotlib
+
+    try:
+        with TTFont(path, lazy=True) as font:
+            cmap = font.getBestCmap() or {}
+    except Exception:  # noqa: BLE001 - any unreadable font is simply not used
+        return False
+    return all(ord(c) in cmap for c in _TEXT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,11 +48,12 @@ def _matplotlib_fonts() -> tuple[Path, ...]:
     import matplotlib  # imported here: only watermarks need it
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    return tuple(p for p in sorted(folder.glob("*.ttf")) if not p.name.startswith(_SYMBOL_FONTS))
+    return tuple(p for p in sorted(folder.glob("*.ttf")) if not p.name.startswith(_SYMBOL_FONTS) and _draws_text(p))
 
 
 def default_watermark_fonts() -> list[Path]:
-    """The TrueType fonts watermarks draw from by default: matplotlib's bundled text fonts (DejaVu, STIX, cm)."""
+    """The TrueType fonts watermarks draw from by default: matplotlib's bundled fonts that draw text
+    (DejaVu, STIX, Computer Modern; not the symbol, math or display ones)."""
     return list(_matplotlib_fonts())
 
 
