@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from deepae.apps.restore import WEIGHTS, get_task, train_task, training_files
+from deepae.apps.restore import WEIGHTS, get_task, recalibrate, train_task, training_files
 from deepae.apps.upscale import variant_of
 
 from ._core import DEFAULT_DATA
@@ -32,9 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding photos/ and kodak/")
     p.add_argument("--out", type=Path, default=None, help="model folder (default: the package's weights folder)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recalibrate", action="store_true",
+                   help="only recompute a trained model's task options on crops of the photos (e.g. colorize's chroma gain)")
     args = p.parse_args(argv)
     variant = variant_of(args.factor) if args.task == "upscale" else None
     photos = args.data_dir / "photos"
+    if args.recalibrate:
+        folder = args.out or WEIGHTS / (args.task if variant is None else f"{args.task}-{variant}")
+        print(f"{folder}: task options {recalibrate(folder, [photos], seed=args.seed)}")
+        return 0
     files = training_files([photos])
     kodak = kodak_digests(args.data_dir)
     leaked = [f.name for f in files if hashlib.sha256(f.read_bytes()).hexdigest() in kodak]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .._io import atomic_write_json
 from ..data import ImageInfo, PairedImageDataset, array_to_image, image_to_array
 from ..errors import CheckpointError, ConfigError, DataError
 from ..registry import create_model
@@ -350,13 +351,31 @@ def train_task(
         },
         "history": history,
     }
-    # Calibration sees fresh crops of the training photos (an epoch training never reached), never test data.
-    dataset.set_epoch(10**6)
-    batches = [spec.pair(*b) for b, _ in zip(torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size), range(8))]
-    with torch.inference_mode():
-        extra["task"]["options"] = spec.calibrate(model.eval(), batches)
+    extra["task"]["options"] = _calibrate(spec, model, dataset)
     path = save_model(out, model.eval(), extra)
     return TrainResult(Path(path), seconds, len(history), history)
+
+
+def _calibrate(spec: Task, model: torch.nn.Module, dataset: PairedImageDataset) -> dict[str, Any]:
+    # Calibration sees fresh crops of the training photos (an epoch training never reached), never test data.
+    dataset.set_epoch(10**6)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=spec.training.batch_size)
+    batches = [spec.pair(*b) for b, _ in zip(loader, range(8))]
+    with torch.inference_mode():
+        return spec.calibrate(model.eval(), batches)
+
+
+def recalibrate(folder: str | os.PathLike, data: list[str | os.PathLike], seed: int = 0) -> dict[str, Any]:
+    """Recompute a trained model's task options on crops of its training photos; rewrites config.json."""
+    config = read_config(folder)
+    task, variant = config["task"]["name"], config["task"].get("variant")
+    spec = get_task(task)
+    model = _load_checked(Path(folder), task, variant)
+    dataset = PairedImageDataset([str(p) for p in data], spec.crop_size(variant), spec.degradations(variant),
+                                 mode=spec.mode, samples_per_epoch=spec.training.samples_per_epoch, seed=seed)
+    config["task"]["options"] = _calibrate(spec, model, dataset)
+    atomic_write_json(Path(folder) / "config.json", config)
+    return config["task"]["options"]
 
 
 def describe_model(path: str | os.PathLike) -> dict[str, Any]:
