@@ -160,7 +160,8 @@ def load_task_model(task: str, model: str | os.PathLike | None = None, variant: 
         if not (path / "config.json").is_file():
             raise CheckpointError(
                 f"no shipped {task} model{'' if variant is None else f' ({variant})'} in this installation "
-                f"('{path}' is missing); train one with `deepae train --task {task}` and pass --model"
+                f"('{path}' is missing); train one with `deepae train --task {task}"
+                f"{'' if variant is None else ' --factor ' + variant.lstrip('x')}` and pass --model"
             )
         return _load_cached(str(path), task, variant)
     return _load_checked(Path(model), task, variant)
