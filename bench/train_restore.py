@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding photos/ and kodak/")
     p.add_argument("--out", type=Path, default=None, help="model folder (default: the package's weights folder)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loss", choices=["l1", "mse"], default=None, help="override the task's loss")
     p.add_argument("--recalibrate", action="store_true",
                    help="only recompute a trained model's task options on crops of the photos (e.g. colorize's chroma gain)")
     args = p.parse_args(argv)
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or WEIGHTS / (args.task if variant is None else f"{args.task}-{variant}")
     print(f"training {args.task}{'' if variant is None else ' ' + variant} on {len(files)} photos from {photos} -> {out}")
     start = time.perf_counter()
-    result = train_task(args.task, [photos], out, minutes=args.minutes, seed=args.seed, variant=variant, progress=False,
+    result = train_task(args.task, [photos], out, minutes=args.minutes, seed=args.seed, variant=variant, loss=args.loss,
+                        progress=False,
                         notify=print)
     print(f"{result.epochs} epochs ({get_task(args.task).training.samples_per_epoch} crops each) in "
           f"{(time.perf_counter() - start) / 60:.1f} min; last loss {result.history[-1]['loss']:.5f}; wrote {result.path}")

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -297,18 +297,22 @@ def train_task(
     variant: str | None = None,
     model_config: dict[str, Any] | None = None,
     workers: int = 1,
+    loss: str | None = None,
     progress: bool = False,
     notify=lambda _: None,
 ) -> TrainResult:
     """Train ``task``'s model on random crops of the photos under ``data`` and save it to ``out``.
 
     Adam at the task's rate, decayed along a cosine of the time spent (``TimeLimit(anneal=True)``).
+    ``loss`` overrides the task's reconstruction loss ("l1" or "mse").
     Training stops after ``minutes`` (default: the task's budget) or ``epochs`` epochs of
     ``samples_per_epoch`` crops, whichever comes first. The folder records the task, the training
     files with their SHA-256 digests, the settings and the time taken.
     """
     spec = get_task(task)
-    cfg = spec.training
+    cfg = spec.training if loss is None else replace(spec.training, loss=loss)
+    if cfg.loss not in ("l1", "mse"):
+        raise ConfigError(f"loss={cfg.loss!r}; expected 'l1' or 'mse'")
     minutes = cfg.minutes if minutes is None else minutes
     spec.check_variant(variant)
     config = {**spec.model_config(variant), **(model_config or {})}
