@@ -288,3 +288,14 @@ def test_each_shipped_model_beats_its_degraded_input(folder):
         assert _psnr(restored, clean) > _psnr(base, clean)
     else:
         assert _psnr(restored, clean) > _psnr(degraded, clean)
+
+
+def test_a_run_folder_is_read_once_and_again_after_retraining(models):
+    import os
+
+    first = R.load_task_model("denoise", models["denoise"])
+    assert R.load_task_model("denoise", models["denoise"]) is first
+    weights = models["denoise"] / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # as a retraining in place would
+    assert R.load_task_model("denoise", models["denoise"]) is not first

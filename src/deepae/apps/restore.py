@@ -11,7 +11,6 @@ PIL images as PIL images, alpha and 16-bit depth are kept.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .._io import atomic_write_json
-from ..data import ImageInfo, PairedImageDataset, array_to_image, image_to_array
+from ..data import ImageInfo, PairedImageDataset, array_to_image, find_images, image_to_array
 from ..errors import CheckpointError, ConfigError, DataError
 from ..registry import create_model
 from ..train import LambdaCallback, TimeLimit, TrainConfig, Trainer, load_model, read_config, save_model
@@ -155,20 +154,22 @@ def load_task_model(task: str, model: str | os.PathLike | None = None, variant: 
 
     A folder trained for another task is refused by name.
     """
-    if model is None:
-        path = shipped_model_dir(task, variant)
-        if not (path / "config.json").is_file():
-            raise CheckpointError(
-                f"no shipped {task} model{'' if variant is None else f' ({variant})'} in this installation "
-                f"('{path}' is missing); train one with `deepae train --task {task}"
-                f"{'' if variant is None else ' --factor ' + variant.lstrip('x')}` and pass --model"
-            )
-        return _load_cached(str(path), task, variant)
-    return _load_checked(Path(model), task, variant)
+    path = shipped_model_dir(task, variant) if model is None else Path(model)
+    if model is None and not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"no shipped {task} model{'' if variant is None else f' ({variant})'} in this installation "
+            f"('{path}' is missing); train one with `deepae train --task {task}"
+            f"{'' if variant is None else ' --factor ' + variant.lstrip('x')}` and pass --model"
+        )
+    weights = path / "model.safetensors"
+    # Cached on the folder and its weights' modification time: applying a model image by image in a loop
+    # reads it once, and a folder retrained in place is read again.
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else None
+    return _load_cached(str(path.resolve()), task, variant, stamp)
 
 
 @lru_cache(maxsize=8)
-def _load_cached(path: str, task: str, variant: str | None) -> torch.nn.Module:
+def _load_cached(path: str, task: str, variant: str | None, stamp: int | None) -> torch.nn.Module:
     return _load_checked(Path(path), task, variant)
 
 
@@ -282,8 +283,8 @@ class TrainResult:
 
 
 def training_files(paths: list[str | os.PathLike]) -> list[Path]:
-    """The image files under ``paths`` (what ``PairedImageDataset`` reads), sorted."""
-    return PairedImageDataset(paths, 8, "grayscale", mode="L").files
+    """The image files under ``paths``, in the order ``PairedImageDataset`` reads them."""
+    return [f for p in paths for f in find_images(p)]
 
 
 def train_task(
@@ -386,4 +387,4 @@ def recalibrate(folder: str | os.PathLike, data: list[str | os.PathLike], seed: 
 def describe_model(path: str | os.PathLike) -> dict[str, Any]:
     """What a restoration model folder records: task, variant, training data and time."""
     config = read_config(path)
-    return json.loads(json.dumps({k: config.get(k) for k in ("task", "training", "model")}))
+    return {k: config.get(k) for k in ("task", "training", "model")}

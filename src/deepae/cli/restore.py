@@ -16,7 +16,7 @@ import typer
 from .._io import atomic_write_bytes
 from ..apps.restore import get_task, load_task_model, restore_pixels
 from ..apps.upscale import variant_of
-from ..data import IMAGE_SUFFIXES, encode_image, is_image_file, read_image
+from ..data import IMAGE_SUFFIXES, encode_image, find_images, read_image
 from ..errors import ConfigError, DataError
 from ._base import console, get_settings
 
@@ -46,9 +46,7 @@ def _plan(inputs: list[Path], output: Path, force: bool) -> list[tuple[Path, Pat
             raise ConfigError(f"output '{output}' is a file; name a folder for several images")
         for item in inputs:
             if item.is_dir():
-                found = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p))
-                if not found:
-                    raise DataError(f"{item}: folder holds no images ({', '.join(_SUFFIXES)})")
+                found = find_images(item)
                 if output.resolve().is_relative_to(item.resolve()):
                     raise ConfigError(f"output folder '{output}' lies inside the input folder '{item}'; choose another")
                 files += [(p, output / p.relative_to(item).with_suffix(".png")) for p in found]

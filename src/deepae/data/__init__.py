@@ -13,7 +13,7 @@ from deepae.data._builtin import SPLITS, has_idx_files, list_datasets, load_data
 from deepae.data._dataset import Dataset
 from deepae.data._download import CACHE_ENV_VAR, cache_dir, download, sha256sum
 from deepae.data._idx import read_idx
-from deepae.data._images import IMAGE_SUFFIXES, is_image_file, load_images, save_images
+from deepae.data._images import IMAGE_SUFFIXES, find_images, is_image_file, load_images, save_images
 from deepae.data._load import load
 from deepae.data._paired import PairedImageDataset
 from deepae.data._photo import ImageInfo, array_to_image, encode_image, image_to_array, read_image
@@ -31,6 +31,7 @@ __all__ = [
     "PairedImageDataset",
     "array_to_image",
     "encode_image",
+    "find_images",
     "image_to_array",
     "read_image",
     "cache_dir",

@@ -104,6 +104,14 @@ def _check_size(size) -> tuple[int, int] | None:
     return int(pair[0]), int(pair[1])
 
 
+def find_images(path: str | os.PathLike) -> list[Path]:
+    """The image file at ``path``, or every image under the folder ``path`` (recursively), sorted.
+
+    DataError for a missing path, a file that is not an image, or a folder with no images.
+    """
+    return _find_images(Path(path))[0]
+
+
 def _find_images(path: Path) -> tuple[list[Path], Path]:
     """Return the sorted image files at ``path`` and the folder their names are relative to."""
     if path.is_file():
