@@ -7,6 +7,7 @@ Keras peer runs only where its environment (.venv-bench) exists.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,7 +51,10 @@ def tiny(monkeypatch, request):
 
 
 def test_every_benchmark_is_covered():
-    assert set(BENCHMARKS) == set(TINY)
+    """Each benchmark has a quick run here or in its own module's test file (tests/test_bench_*.py)."""
+    own_files = " ".join(p.read_text() for p in Path(__file__).parent.glob("test_bench_*.py"))
+    uncovered = {name for name in BENCHMARKS if name not in TINY and f'"{name}"' not in own_files}
+    assert not uncovered, f"benchmarks without a quick-run test: {sorted(uncovered)}"
 
 
 @pytest.mark.parametrize("tiny", sorted(TINY), indirect=True)

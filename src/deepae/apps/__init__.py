@@ -13,19 +13,21 @@ Each uses the model shipped with deepae unless ``model=`` names a run folder tra
 
 Uses of the code: ``AutoEncoderOutlierDetector`` (anomaly detection by reconstruction error, an
 ``OutlierMixin`` like IsolationForest) and ``AutoEncoderClustering`` (k-means or a GMM on the codes,
-optionally refined by DEC). The core (``models``, ``train``, ``data``) never imports this package.
+optionally refined by DEC), and ``TextAutoEncoder`` (topics and retrieval on a bag of words). The core (``models``, ``train``, ``data``) never imports this package.
 """
 
 from .anomaly import AutoEncoderOutlierDetector
 from .cluster import AutoEncoderClustering, cluster_accuracy, clustering_scores
 from .colorize import colorize
 from .denoise import denoise
+from .text import TextAutoEncoder
 from .unwatermark import unwatermark
 from .upscale import upscale
 
 __all__ = [
     "AutoEncoderClustering",
     "AutoEncoderOutlierDetector",
+    "TextAutoEncoder",
     "cluster_accuracy",
     "clustering_scores",
     "colorize",

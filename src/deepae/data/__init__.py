@@ -17,6 +17,7 @@ from deepae.data._images import IMAGE_SUFFIXES, find_images, is_image_file, load
 from deepae.data._load import load
 from deepae.data._paired import PairedImageDataset
 from deepae.data._photo import ImageInfo, array_to_image, encode_image, image_to_array, read_image
+from deepae.data._reuters import TextCorpus, load_reuters
 
 __all__ = [
     "ARRAY_SUFFIXES",
@@ -29,6 +30,7 @@ __all__ = [
     "ImageInfo",
     "is_image_file",
     "PairedImageDataset",
+    "TextCorpus",
     "array_to_image",
     "encode_image",
     "find_images",
@@ -41,6 +43,7 @@ __all__ = [
     "load_array",
     "load_dataset",
     "load_images",
+    "load_reuters",
     "read_idx",
     "save_images",
     "sha256sum",
