@@ -23,7 +23,7 @@ test: lint
 	$(PY) -m pytest -q --timeout=900
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff check src tests bench scripts examples
 
 clean:
 	rm -rf $(VENV) runs
