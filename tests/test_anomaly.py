@@ -162,3 +162,19 @@ def test_unfitted_and_wrong_input():
     detector = AutoEncoderOutlierDetector(AutoEncoder(**FAST)).fit(np.random.rand(20, 4))
     with pytest.raises(ValueError, match="X has 5 features"):
         detector.score_samples(np.random.rand(2, 5))
+
+
+@pytest.mark.parametrize("code_weight", [0.0, 0.4])
+def test_save_load_round_trip_without_pickle(digits, autoencoder, tmp_path, code_weight):
+    X, _, X_test = digits
+    detector = AutoEncoderOutlierDetector(FrozenEstimator(autoencoder), contamination=0.05, code_weight=code_weight).fit(X)
+    detector.save(tmp_path / "det")
+    assert sorted(p.name for p in (tmp_path / "det").iterdir()) == (
+        ["autoencoder", "detector.json"] + (["detector.safetensors"] if code_weight else []))
+    again = AutoEncoderOutlierDetector.load(tmp_path / "det")
+    np.testing.assert_allclose(again.score_samples(X_test), detector.score_samples(X_test), rtol=1e-6, atol=1e-6)
+    assert again.offset_ == detector.offset_ and again.contamination == 0.05
+    with pytest.raises(ConfigError, match="already exists; pass force=True"):
+        detector.save(tmp_path / "det")
+    with pytest.raises(ConfigError, match="stores a deepae.AutoEncoder's run folder; this detector uses a PCA"):
+        AutoEncoderOutlierDetector(PCA(4), error="squared").fit(X).save(tmp_path / "pca")

@@ -178,3 +178,19 @@ def test_bad_parameters_name_themselves(params, match):
 def test_unfitted():
     with pytest.raises(NotFittedError, match="AutoEncoderClustering is not fitted"):
         AutoEncoderClustering().predict(np.random.rand(2, 4))
+
+
+@pytest.mark.slow  # umap-learn compiles its kernels on first use: about a minute
+def test_umap_embedding_of_the_codes(digits):
+    pytest.importorskip("umap")
+    X, y = digits
+    est = AutoEncoderClustering(10, AutoEncoder(**SMALL, random_state=0), method="gmm", n_init=1, embed="umap",
+                                embed_dim=4, random_state=0).fit(X[:400])
+    assert est.embedder_.embedding_.shape == (400, 4) and est.cluster_centers_.shape == (10, 4)
+    assert est.transform(X[:5]).shape == (5, 10)  # transform gives codes; the embedding is internal
+    assert np.array_equal(est.predict(X[:400])[:50], est.labels_[:50]) or clustering_scores(est.labels_, est.predict(X[:400]))[
+        "acc"] > 0.9
+    with pytest.raises(ConfigError, match="refine='dec' cannot tune it"):
+        AutoEncoderClustering(embed="umap", refine="dec").fit(X[:50])
+    with pytest.raises(ConfigError, match="embed='tsne'"):
+        AutoEncoderClustering(embed="tsne").fit(X[:50])

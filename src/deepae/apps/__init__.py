@@ -12,14 +12,17 @@ Each uses the model shipped with deepae unless ``model=`` names a run folder tra
 ``deepae train --task TASK``.
 
 Uses of the code: ``AutoEncoderOutlierDetector`` (anomaly detection by reconstruction error, an
-``OutlierMixin`` like IsolationForest) and ``AutoEncoderClustering`` (k-means or a GMM on the codes,
-optionally refined by DEC), and ``TextAutoEncoder`` (topics and retrieval on a bag of words). The core (``models``, ``train``, ``data``) never imports this package.
+``OutlierMixin`` like IsolationForest), ``AutoEncoderClustering`` (k-means or a GMM on the codes,
+optionally embedded by UMAP first or refined by DEC), ``CodeIndex`` (nearest-neighbour search on
+codes, exact in torch or faiss) and ``TextAutoEncoder`` (topics and retrieval on a bag of words).
+The core (``models``, ``train``, ``data``) never imports this package.
 """
 
 from .anomaly import AutoEncoderOutlierDetector
 from .cluster import AutoEncoderClustering, cluster_accuracy, clustering_scores
 from .colorize import colorize
 from .denoise import denoise
+from .search import CodeIndex
 from .text import TextAutoEncoder
 from .unwatermark import unwatermark
 from .upscale import upscale
@@ -27,6 +30,7 @@ from .upscale import upscale
 __all__ = [
     "AutoEncoderClustering",
     "AutoEncoderOutlierDetector",
+    "CodeIndex",
     "TextAutoEncoder",
     "cluster_accuracy",
     "clustering_scores",

@@ -6,19 +6,32 @@ the training codes in code space can be flagged too (``code_weight``). The estim
 scikit-learn's IsolationForest: ``score_samples`` is higher for more normal samples,
 ``decision_function`` is ``score_samples - offset_`` and negative for outliers, ``predict`` gives
 +1 (inlier) or -1 (outlier).
+
+``save(folder)`` writes ``detector.json`` (parameters and fitted numbers), ``detector.safetensors``
+(the code covariance, when used) and the autoencoder's own run folder under ``autoencoder/``;
+``AutoEncoderOutlierDetector.load(folder)`` reads them back. No pickle.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.covariance import LedoitWolf
 from sklearn.utils.validation import validate_data
 
-from ..errors import ConfigError
+from .._io import atomic_write_bytes, atomic_write_json
+from ..api import AutoEncoder
+from ..errors import CheckpointError, ConfigError
 from .codes import ERRORS, check_fitted, derive_seeds, encode, fit_autoencoder, reconstruction_errors
 
 
@@ -141,5 +154,72 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
         """+1 for inliers, -1 for outliers: (n_samples,) int."""
         return np.where(self.decision_function(X) < 0, -1, 1)
 
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, force: bool = False) -> Path:
+        """Write the fitted detector to the folder ``path`` (JSON + safetensors + the autoencoder's run folder).
+
+        An existing, non-empty folder is refused unless ``force``.
+        """
+        check_fitted(self)
+        if not isinstance(self.autoencoder_, AutoEncoder):
+            raise ConfigError(
+                f"save() stores a deepae.AutoEncoder's run folder; this detector uses a {type(self.autoencoder_).__name__}"
+            )
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not force)):
+            raise ConfigError(f"detector folder '{path}' already exists; pass force=True (--force) to overwrite it")
+        self.autoencoder_.save(path / AUTOENCODER_DIR, include_optimizer=False)
+        if self.code_covariance_ is not None:
+            cov = self.code_covariance_
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(getattr(cov, k), dtype=np.float64))
+                       for k in ("location_", "covariance_", "precision_")}
+            atomic_write_bytes(path / TENSORS_FILE, st_save(tensors, metadata={"format": DETECTOR_FORMAT}))
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "autoencoder"}
+        state = {"format": DETECTOR_FORMAT, "format_version": 1, "params": params, "offset": self.offset_,
+                 "error_stats": self.error_stats_, "distance_stats": self.distance_stats_,
+                 "shrinkage": None if self.code_covariance_ is None else float(self.code_covariance_.shrinkage_),
+                 "n_features_in": int(self.n_features_in_)}
+        atomic_write_json(path / DETECTOR_FILE, state)  # last: its presence marks a complete folder
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "AutoEncoderOutlierDetector":
+        """Read a detector written by ``save``; its ``autoencoder`` is the saved run folder."""
+        path = Path(path)
+        meta_path = path / DETECTOR_FILE
+        if not meta_path.is_file():
+            raise CheckpointError(f"'{path}' is not a saved outlier detector: {DETECTOR_FILE} is missing "
+                                  "(expected the -o folder of `deepae anomaly fit`)")
+        try:
+            state = json.loads(meta_path.read_text())
+            if state.get("format") != DETECTOR_FORMAT:
+                raise ValueError(f"format={state.get('format')!r}")
+            detector = cls(autoencoder=str(path / AUTOENCODER_DIR), **state["params"])
+            detector._check_params()
+            detector.offset_ = float(state["offset"])
+            detector.error_stats_ = None if state["error_stats"] is None else tuple(map(float, state["error_stats"]))
+            detector.distance_stats_ = None if state["distance_stats"] is None else tuple(map(float, state["distance_stats"]))
+            detector.n_features_in_ = int(state["n_features_in"])
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"cannot read '{meta_path}': {type(exc).__name__}: {exc}") from None
+        detector.autoencoder_ = AutoEncoder.load(path / AUTOENCODER_DIR)
+        detector.code_covariance_ = None
+        if detector.code_weight > 0:
+            try:
+                tensors = st_load((path / TENSORS_FILE).read_bytes())
+            except (OSError, SafetensorError, ValueError) as exc:
+                raise CheckpointError(f"cannot read '{path / TENSORS_FILE}': {exc}") from None
+            cov = LedoitWolf()
+            for key, value in tensors.items():
+                setattr(cov, key, value.numpy())
+            cov.shrinkage_ = state["shrinkage"]
+            detector.code_covariance_ = cov
+        return detector
+
+
+DETECTOR_FORMAT = "deepae-outlier-detector"
+DETECTOR_FILE = "detector.json"
+TENSORS_FILE = "detector.safetensors"
+AUTOENCODER_DIR = "autoencoder"
 
 __all__ = ["AutoEncoderOutlierDetector"]

@@ -8,6 +8,10 @@ each code z_i is softly assigned to centre mu_j by a Student-t kernel (alpha = 1
 KL(P || Q). P is recomputed every ``update_interval`` steps, and training stops once fewer than a
 share ``refine_tol`` of the hard labels changed since the previous update (or after ``refine_max_iter`` steps).
 
+With ``embed="umap"`` the codes are first mapped by UMAP (``umap-learn``; McConville et al.,
+"N2D: (Not Too) Deep Clustering via Clustering the Local Manifold of an Autoencoded Embedding",
+ICPR 2020: n_components = n_clusters, 20 neighbours, min_dist 0) and clustered there.
+
 ``cluster_accuracy`` (Hungarian matching of clusters to classes) and ``clustering_scores``
 (ACC, NMI, ARI) measure a clustering against known labels.
 """
@@ -34,6 +38,7 @@ from .codes import check_fitted, derive_seeds, encode, fit_autoencoder
 
 METHODS = ("kmeans", "gmm")
 REFINEMENTS = (None, "dec")
+EMBEDDINGS = (None, "umap")
 DEC_ALPHA = 1.0  # degrees of freedom of the Student-t kernel; DEC fixes it to 1
 
 
@@ -160,6 +165,9 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     method : "kmeans" (``KMeans``) or "gmm" (``GaussianMixture``, full covariances) on the codes.
     n_init : restarts of k-means or of the mixture; the best is kept.
     refine : None, or "dec" to fine-tune the encoder and the centres by DEC (module doc).
+    embed : None, or "umap" to cluster a UMAP embedding of the codes (N2D; needs ``umap-learn``;
+        not with DEC). ``embed_dim`` (default ``n_clusters``) and ``embed_neighbors`` set UMAP's
+        n_components and n_neighbors; min_dist is 0.
     refine_max_iter, update_interval, refine_tol, refine_lr, refine_batch_size : DEC's SGD steps at
         most, steps between target updates, stopping share of changed labels, learning rate
         (momentum 0.9) and batch size. The defaults are DEC's (Keras reimplementation) for MNIST.
@@ -171,7 +179,9 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     autoencoder_ : the fitted model (its encoder fine-tuned by DEC, when asked: then its decoder no
         longer matches and only ``transform`` is meaningful).
     clusterer_ : the ``KMeans`` or ``GaussianMixture`` fitted on the initial codes.
-    cluster_centers_ : (n_clusters, code_dim) centres in code space (GMM means; after DEC, DEC's centres).
+    cluster_centers_ : (n_clusters, code_dim) centres in code space (GMM means; after DEC, DEC's centres;
+        with ``embed``, in the embedding's space: (n_clusters, embed_dim)).
+    embedder_ : the fitted ``umap.UMAP`` with ``embed="umap"``, else None.
     labels_ : (n_samples,) cluster of each training sample, equal to ``predict`` on the training data.
     n_iter_ : DEC steps taken (0 without refinement).
     n_features_in_, feature_names_in_ : as in scikit-learn.
@@ -189,6 +199,9 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         refine_tol: float = 1e-3,
         refine_lr: float = 0.01,
         refine_batch_size: int = 256,
+        embed: str | None = None,
+        embed_dim: int | None = None,
+        embed_neighbors: int = 20,
         random_state: Any = None,
     ):
         self.n_clusters = n_clusters
@@ -201,6 +214,9 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         self.refine_tol = refine_tol
         self.refine_lr = refine_lr
         self.refine_batch_size = refine_batch_size
+        self.embed = embed
+        self.embed_dim = embed_dim
+        self.embed_neighbors = embed_neighbors
         self.random_state = random_state
 
     def _check_params(self, n_samples: int) -> None:
@@ -211,6 +227,13 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             raise ConfigError(f"method={self.method!r}; expected one of {', '.join(map(repr, METHODS))}")
         if self.refine not in REFINEMENTS:
             raise ConfigError(f"refine={self.refine!r}; expected one of {', '.join(map(repr, REFINEMENTS))}")
+        if self.embed not in EMBEDDINGS:
+            raise ConfigError(f"embed={self.embed!r}; expected one of {', '.join(map(repr, EMBEDDINGS))}")
+        if self.embed is not None and self.refine is not None:
+            raise ConfigError(f"embed={self.embed!r} clusters an embedding of the codes; refine={self.refine!r} cannot tune it")
+        if self.embed_dim is not None:
+            _check_int("embed_dim", self.embed_dim, 1)
+        _check_int("embed_neighbors", self.embed_neighbors, 2)
         for name, low in (("n_init", 1), ("refine_max_iter", 0), ("update_interval", 1), ("refine_batch_size", 1)):
             _check_int(name, getattr(self, name), low)
         for name in ("refine_tol", "refine_lr"):
@@ -227,6 +250,9 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         if self.refine == "dec" and not isinstance(model, AutoEncoder):
             raise ConfigError(f"refine='dec' fine-tunes an autoencoder's encoder; {type(model).__name__} has none")
         codes = encode(model, X).reshape(len(X), -1)
+        self.embedder_, self._n_features_out = None, codes.shape[1]  # transform() gives codes, embedded or not
+        if self.embed == "umap":
+            codes = self._fit_umap(codes, cluster_seed)
         if self.method == "kmeans":
             self.clusterer_ = KMeans(self.n_clusters, n_init=self.n_init, random_state=cluster_seed).fit(codes)
             centers = self.clusterer_.cluster_centers_
@@ -242,9 +268,18 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             codes = encode(model, X).reshape(len(X), -1)
         self.autoencoder_ = model
         self.cluster_centers_ = np.asarray(centers, dtype=codes.dtype)
-        self._n_features_out = self.cluster_centers_.shape[1]
         self.labels_ = self._assign(codes)
         return self
+
+    def _fit_umap(self, codes: np.ndarray, seed: int | None) -> np.ndarray:
+        try:
+            import umap
+        except ImportError:
+            raise ConfigError("embed='umap' needs umap-learn: pip install umap-learn") from None
+        n_neighbors = min(self.embed_neighbors, len(codes) - 1)
+        self.embedder_ = umap.UMAP(n_components=self.embed_dim or self.n_clusters, n_neighbors=max(n_neighbors, 2),
+                                   min_dist=0.0, random_state=seed, n_jobs=1 if seed is not None else -1)
+        return self.embedder_.fit_transform(codes).astype(codes.dtype)
 
     def _assign(self, codes: np.ndarray) -> np.ndarray:
         """Cluster of each code: the mixture's most likely component, else the nearest centre (= DEC's argmax q)."""
@@ -260,7 +295,10 @@ class AutoEncoderClustering(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
     def predict(self, X: Any) -> np.ndarray:
         """Cluster of each sample of ``X``: (n_samples,) int64."""
-        return self._assign(self.transform(X))
+        codes = self.transform(X)
+        if self.embedder_ is not None:
+            codes = self.embedder_.transform(codes).astype(codes.dtype)
+        return self._assign(codes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,408 @@
+"""Uses of the code: one-class anomaly detection, clustering and image search on MNIST / Fashion-MNIST.
+
+- anomaly-mnist: Ruff et al. (2018)'s one-class protocol: train on one digit, score the whole test
+  set, AUROC per class; deepae's ``AutoEncoderOutlierDetector`` against PCA-32 reconstruction
+  error and PyOD's AutoEncoder with its defaults, in the same run.
+- cluster-mnist: all 70,000 digits, k = 10; ``AutoEncoderClustering`` (autoencoder + UMAP + GMM, as
+  N2D) against k-means on pixels and on PCA-10; ACC / NMI / ARI.
+- search-images: test images as queries against the 60,000 training images; precision@10 of
+  same-label neighbours and queries per second, for autoencoder codes, PCA codes of the same size
+  and raw pixels; plus the torch / faiss crossover behind ``deepae.apps.search.FAISS_MIN_ITEMS``.
+
+No setting here was chosen on a test set: see each benchmark's notes for the split that chose it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import FunctionTransformer
+
+import deepae
+from deepae.apps import AutoEncoderClustering, AutoEncoderOutlierDetector, clustering_scores
+from deepae.apps.search import CodeIndex, build_hnsw, contact_sheet, exact_search, hnsw_search
+from deepae.errors import ConfigError
+
+from ._core import Context, Report, Timer, mean_std, pyplot, register, save_figure
+
+# -- settings -----------------------------------------------------------------------------------
+# anomaly-mnist: a small conv autoencoder per digit (conv + max-pool levels, 16 and 32 channels, 16-d code). The last
+# VALIDATION_N training images are the validation split: normal = held-out images of the digit, anomalies
+# = the other digits among them; the detector is trained on the digit's images among the rest.
+ANOMALY_AE = dict(model="conv", hidden=(16, 32), code_size=16, code_activation="linear", epochs=6, batch_size=128,
+                  optimizer="adam", lr=2e-3, loss="bce", output_activation="sigmoid")
+CODE_WEIGHTS = (0.25, 0.5, 0.75)  # the detector's code_weight, chosen on the validation split
+VALIDATION_N = 6000
+# cluster-mnist: N2D's recipe (autoencoder, UMAP to n_clusters dims with 20 neighbours, GMM), smaller net.
+CLUSTER_AE = dict(model="dense", hidden=(256, 64), code_size=10, code_activation="linear", epochs=10, batch_size=256,
+                  optimizer="adam", lr=1e-3, loss="bce", output_activation="sigmoid")
+GMM_RESTARTS = 20  # the estimator's default; the restart with the highest likelihood is kept (no labels)
+# search-images: one autoencoder per data set, 32-d codes, cosine distance.
+SEARCH_AE = dict(model="dense", hidden=(256,), code_size=32, code_activation="linear", epochs=10, batch_size=128,
+                 optimizer="adam", lr=1e-3, loss="bce", output_activation="sigmoid")
+CROSSOVER_SIZES = (1000, 2000, 5000, 10000, 20000, 60000)
+QUICK = dict(classes=(0, 1), n_train=1500, n_test=500, epochs=1, n_cluster=1500, n_queries=200, sizes=(500, 1000),
+             code_weights=(0.0, 0.5), pyod=True, umap=True)  # umap=False skips UMAP (its first call compiles for a minute)
+
+
+def _params(ctx: Context, params: dict, seed: int) -> dict:
+    return {**params, "epochs": QUICK["epochs"] if ctx.quick else params["epochs"], "random_state": seed, "device": "cpu"}
+
+
+# -- anomaly-mnist ------------------------------------------------------------------------------
+def _pyod_scores(x_train: np.ndarray, x_eval: list[np.ndarray], quick: bool) -> list[np.ndarray]:
+    """Normality scores (higher = more normal) of PyOD's AutoEncoder with its defaults (seed 42, per-pixel standardising)."""
+    from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
+
+    model = PyODAutoEncoder(verbose=0, device="cpu", **({"epoch_num": 1} if quick else {}))
+    model.fit(x_train)
+    return [-model.decision_function(x) for x in x_eval]
+
+
+@register("anomaly-mnist")
+def anomaly_mnist(ctx: Context) -> Report:
+    """MNIST one-class anomaly detection (Ruff et al. 2018): AUROC per digit, deepae vs PCA-32 and PyOD."""
+    q = ctx.quick
+    train, test = ctx.data("mnist", "train", QUICK["n_train"]), ctx.data("mnist", "test", QUICK["n_test"])
+    n_val = len(train) // 10 if q else VALIDATION_N
+    x_fit, y_fit, x_val, y_val = train.x[:-n_val], train.y[:-n_val], train.x[-n_val:], train.y[-n_val:]
+    classes, seeds = (QUICK["classes"] if q else range(10)), range(ctx.n_seeds(3))
+    weights = QUICK["code_weights"] if q else CODE_WEIGHTS
+    flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
+    val_auc: dict[float, list[float]] = {w: [] for w in weights}
+    detectors, peer, seconds = {}, {}, []
+    for c in classes:
+        normal = x_fit[y_fit == c]
+        pca = AutoEncoderOutlierDetector(PCA(32, random_state=0), error="squared").fit(flat(normal))
+        peer[("PCA-32", c)] = [roc_auc_score(test.y == c, pca.score_samples(flat(test.x)))]
+        peer[("PyOD AutoEncoder", c)] = []
+        if QUICK["pyod"] or not q:
+            s_test, = _pyod_scores(flat(normal), [flat(test.x)], q)
+            peer[("PyOD AutoEncoder", c)].append(roc_auc_score(test.y == c, s_test))
+        for seed in seeds:
+            with Timer() as t:
+                ae = deepae.AutoEncoder(**_params(ctx, ANOMALY_AE, seed)).fit(normal)
+            seconds.append(t.seconds)
+            for w in weights:
+                det = AutoEncoderOutlierDetector(FrozenEstimator(ae), code_weight=w, error="squared").fit(normal)
+                val_auc[w].append(roc_auc_score(y_val == c, det.score_samples(x_val)))
+                detectors[(c, seed, w)] = det
+            ctx.log(f"anomaly-mnist: digit {c} seed {seed}: {t.seconds:.1f} s; validation AUROC "
+                    + ", ".join(f"w={w}: {val_auc[w][-1]:.4f}" for w in weights))
+    best_w = max(weights, key=lambda w: np.mean(val_auc[w]))
+    # The test set is scored once, with the code weight the validation split chose.
+    ours = {c: [roc_auc_score(test.y == c, detectors[(c, s, best_w)].score_samples(test.x)) for s in seeds] for c in classes}
+    rows, wins = [], 0
+    for c in classes:
+        m, sd = mean_std(ours[c])
+        pca_auc, pyod_auc = np.mean(peer[("PCA-32", c)]), np.mean(peer[("PyOD AutoEncoder", c)] or [np.nan])
+        ahead = m > pca_auc and (np.isnan(pyod_auc) or m > pyod_auc)
+        wins += bool(ahead)
+        rows.append({"digit": c, "deepae AUROC": m, "± (seeds)": sd, "PCA-32": pca_auc, "PyOD AutoEncoder": pyod_auc,
+                     "ahead of both": "yes" if ahead else "no"})
+    mean_ours = float(np.mean([np.mean(v) for v in ours.values()]))
+    mean_pca = float(np.mean([r["PCA-32"] for r in rows]))
+    mean_pyod = float(np.mean([r["PyOD AutoEncoder"] for r in rows]))
+    rows.append({"digit": "mean", "deepae AUROC": mean_ours, "± (seeds)": float(np.std([np.mean([ours[c][i] for c in classes])
+                 for i in range(len(seeds))], ddof=1)) if len(seeds) > 1 else 0.0, "PCA-32": mean_pca,
+                 "PyOD AutoEncoder": mean_pyod, "ahead of both": f"{wins}/{len(rows)}"})
+    plot = _auroc_bars(ctx, rows[:-1], ours)
+    n_classes = len(rows) - 1
+    headline = [
+        {"metric": "anomaly-mnist: mean AUROC over 10 one-class digits (3 seeds)", "published": "Deep SVDD .948",
+         "ours": f"{mean_ours:.4f}", "peer": f"PCA-32 {mean_pca:.4f}, PyOD {mean_pyod:.4f}", "ratio": None,
+         "target": ">= .975", "met": mean_ours >= 0.975},
+        {"metric": "anomaly-mnist: digits where deepae beats both peers", "published": None, "ours": f"{wins}/{n_classes}",
+         "peer": None, "ratio": None, "target": ">= 8/10", "met": wins >= 8},
+    ]
+    notes = [
+        f"Protocol: the detector is trained on one digit's images among the first {len(x_fit):,} training images and "
+        f"scores all {len(test):,} test images (that digit = normal); AUROC per digit, {len(seeds)} seeds.",
+        f"Settings chosen on a validation split carved from the training set (the last {n_val:,} training images: "
+        "held-out images of the digit as normal, the other digits as anomalies), never on the test set: the code "
+        f"weight (one of {list(weights)}, mean validation AUROC "
+        f"{', '.join(f'{w}: {np.mean(v):.4f}' for w, v in val_auc.items())}) "
+        f"chose {best_w}. The architecture ({ANOMALY_AE['hidden']} conv + max-pool, code {ANOMALY_AE['code_size']}, "
+        f"{ANOMALY_AE['epochs']} epochs) was chosen among dense, pooled-conv and strided-conv candidates in exploratory "
+        "runs on digits 1, 5 and 8, compared by validation AUROC on the same split (those runs also printed test AUROC).",
+        "Score: squared reconstruction error (summed over pixels), mixed with the Mahalanobis distance of the code to the "
+        "training codes by the code weight, each standardised on the training digits.",
+        "Peers in the same run and split: PCA-32 squared reconstruction error (scikit-learn PCA, fitted on the same "
+        "digits); PyOD's AutoEncoder with its defaults (10 epochs, [64, 32], per-pixel standardising, its seed 42), once "
+        "per digit.",
+        f"deepae training: {np.median(seconds):.1f} s per model (median of {len(seconds)}), 1 thread, on a shared CPU.",
+    ]
+    figures = {"auroc": {str(c): ours[c] for c in classes}, "validation_auroc": {str(w): v for w, v in val_auc.items()},
+               "code_weight": best_w, "seconds_per_model": seconds}
+    return Report("anomaly-mnist: one-class MNIST, AUROC per digit", rows, headline, figures, notes, [plot],
+                  _pyod_version())
+
+
+def _pyod_version() -> dict[str, str]:
+    try:
+        import pyod
+
+        return {"pyod": pyod.__version__}
+    except ImportError:  # pragma: no cover
+        return {}
+
+
+def _auroc_bars(ctx: Context, rows: list[dict], ours: dict) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    x = np.arange(len(rows))
+    for i, (name, err) in enumerate((("deepae AUROC", True), ("PCA-32", False), ("PyOD AutoEncoder", False))):
+        values = [r[name] for r in rows]
+        yerr = [np.std(ours[r["digit"]], ddof=1) if len(ours[r["digit"]]) > 1 else 0 for r in rows] if err else None
+        ax.bar(x + (i - 1) * 0.27, values, 0.27, yerr=yerr, capsize=2, label=name.replace(" AUROC", ""))
+    ax.set(xticks=x, xticklabels=[str(r["digit"]) for r in rows], xlabel="normal digit", ylabel="test AUROC",
+           ylim=(min(0.6, min(min(r["deepae AUROC"], r["PCA-32"]) for r in rows) - 0.02), 1.0),
+           title="One-class MNIST: AUROC per digit (bars: mean of seeds, whiskers: std)")
+    ax.axhline(0.975, color="k", lw=0.8, ls="--", label="target mean .975")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(axis="y", alpha=0.3)
+    path = ctx.path(".png")
+    save_figure(fig, path)
+    return path.name
+
+
+# -- cluster-mnist ------------------------------------------------------------------------------
+@register("cluster-mnist")
+def cluster_mnist(ctx: Context) -> Report:
+    """All 70,000 MNIST digits in 10 clusters: autoencoder + UMAP + GMM (N2D) vs k-means on pixels and PCA-10."""
+    from sklearn.cluster import KMeans
+
+    train, test = ctx.data("mnist", "train", QUICK["n_cluster"]), ctx.data("mnist", "test", QUICK["n_cluster"])
+    x, y = np.concatenate([train.x, test.x]), np.concatenate([train.y, test.y])
+    flat = x.reshape(len(x), -1)
+    rows, seconds, labels = [], {}, {}
+    with Timer() as t:
+        labels["k-means on pixels"] = KMeans(10, n_init=10, random_state=0).fit_predict(flat)
+    seconds["k-means on pixels"] = t.seconds
+    with Timer() as t:
+        pca10 = PCA(10, random_state=0).fit_transform(flat)
+        labels["k-means on PCA-10"] = KMeans(10, n_init=10, random_state=0).fit_predict(pca10)
+    seconds["k-means on PCA-10"] = t.seconds
+    with Timer() as t:
+        ae = deepae.AutoEncoder(**_params(ctx, CLUSTER_AE, 0)).fit(x)
+    seconds["autoencoder training"] = t.seconds
+    ctx.log(f"cluster-mnist: autoencoder trained in {t.seconds:.0f} s")
+    frozen = FrozenEstimator(ae)
+    with Timer() as t:
+        labels["deepae: k-means on codes"] = AutoEncoderClustering(10, frozen, n_init=10, random_state=0).fit(x).labels_
+    seconds["deepae: k-means on codes"] = t.seconds
+    ours = "deepae: UMAP + GMM on codes (N2D)" if QUICK["umap"] or not ctx.quick else "deepae: GMM on codes"
+    with Timer() as t:
+        n2d = AutoEncoderClustering(10, frozen, method="gmm", n_init=GMM_RESTARTS, embed="umap" if "UMAP" in ours else None,
+                                    random_state=0).fit(x)
+    labels[ours], seconds[ours] = n2d.labels_, t.seconds
+    for name, assigned in labels.items():
+        s = clustering_scores(y, assigned)
+        rows.append({"method": name, "ACC %": 100 * s["acc"], "NMI %": 100 * s["nmi"], "ARI %": 100 * s["ari"],
+                     "seconds": seconds[name] + (seconds["autoencoder training"] if name.startswith("deepae") else 0)})
+    best = rows[-1]
+    plot = _cluster_map(ctx, n2d, x, n2d.labels_, y)
+    headline = [{"metric": "cluster-mnist: ACC / NMI on 70,000 digits, k = 10", "published": "N2D 97.9 / 94.2",
+                 "ours": f"{best['ACC %']:.1f} / {best['NMI %']:.1f}",
+                 "peer": f"k-means on PCA-10 {rows[1]['ACC %']:.1f} / {rows[1]['NMI %']:.1f}", "ratio": None,
+                 "target": "ACC >= 95, NMI >= 90", "met": best["ACC %"] >= 95 and best["NMI %"] >= 90}]
+    notes = [f"All {len(x):,} digits (train + test), labels used only to score. Settings are N2D's (UMAP to 10 dims, 20 "
+             f"neighbours, min_dist 0, GMM) on a smaller autoencoder ({CLUSTER_AE['hidden']}, code "
+             f"{CLUSTER_AE['code_size']}, {CLUSTER_AE['epochs']} epochs instead of 1000) to fit the CPU budget; none was "
+             "tuned on the labels. One seed.",
+             "History, for honesty: a first full run fitted the GMM once (n_init=1, for speed) and scored ACC 80.7 / NMI "
+             "81.2: its map showed the 1s split in two clusters and 4/9 mixed. This run uses the estimator's default of "
+             f"{GMM_RESTARTS} restarts, the best chosen by likelihood (no labels); nothing else changed.",
+             "seconds include the autoencoder's training for the deepae rows; 1 thread on a shared CPU."]
+    return Report("cluster-mnist: 70,000 MNIST digits, 10 clusters", rows, headline, {"seconds": seconds}, notes, [plot],
+                  _umap_version())
+
+
+def _umap_version() -> dict[str, str]:
+    try:
+        import umap
+
+        return {"umap-learn": umap.__version__}
+    except ImportError:  # pragma: no cover
+        return {}
+
+
+def _cluster_map(ctx: Context, est: AutoEncoderClustering, x: np.ndarray, assigned: np.ndarray, y: np.ndarray) -> str:
+    """A 2-D map of the clustering space (UMAP of the embedding, else PCA of the codes), coloured by cluster and digit."""
+    n = min(len(x), 10000)
+    if est.embedder_ is not None:
+        import umap
+
+        emb = est.embedder_.embedding_[:n]
+        pts = umap.UMAP(n_components=2, n_neighbors=20, min_dist=0.0, random_state=0, n_jobs=1).fit_transform(emb)
+    else:
+        pts = PCA(2, random_state=0).fit_transform(est.transform(x[:n]))
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, lab, title in ((axes[0], assigned[:n], "cluster (GMM)"), (axes[1], y[:n], "true digit")):
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=lab, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+        ax.set(title=f"coloured by {title}", xticks=[], yticks=[])
+    fig.colorbar(sc, ax=axes, ticks=range(10), fraction=0.03)
+    fig.suptitle(f"MNIST, first {n:,} digits: 2-D {'UMAP' if est.embedder_ is not None else 'PCA'} of the clustering space")
+    path = ctx.path(".png")
+    save_figure(fig, path, tight=False)
+    return path.name
+
+
+# -- search-images ------------------------------------------------------------------------------
+def _precision_at(labels: np.ndarray, idx: np.ndarray, query_labels: np.ndarray) -> float:
+    return float(np.mean(labels[idx] == query_labels[:, None]))
+
+
+def _hnsw_row(index: CodeIndex, codes: np.ndarray, exact_idx: np.ndarray, q_labels: np.ndarray) -> dict:
+    """Approximate search (backend="hnsw") on the same codes: its speed, recall of the exact top 10, precision@10."""
+    try:
+        with Timer() as build:
+            graph = build_hnsw(index.codes_, index.metric)
+    except ConfigError:  # no faiss
+        return {}
+    hnsw_search(graph, codes[:50], 10, index.metric)
+    with Timer() as t:
+        _, idx = hnsw_search(graph, codes, 10, index.metric)
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact_idx)]))
+    return {"queries/s HNSW": len(codes) / t.seconds, "HNSW recall@10": recall,
+            "HNSW precision@10": _precision_at(index.labels_, idx, q_labels), "HNSW build s": build.seconds}
+
+
+def _queries_per_second(items: np.ndarray, queries: np.ndarray, backend: str, repeat: int = 3) -> float:
+    exact_search(items, queries[:50], 10, "cosine", backend)  # warm-up
+    times = []
+    for _ in range(repeat):
+        with Timer() as t:
+            exact_search(items, queries, 10, "cosine", backend)
+        times.append(t.seconds)
+    return len(queries) / min(times)
+
+
+@register("search-images")
+def search_images(ctx: Context) -> Report:
+    """Image search by codes on MNIST and Fashion-MNIST: precision@10 and queries/s vs PCA codes and raw pixels."""
+    torch.set_num_threads(1)
+    q = ctx.quick
+    rows, sheet, figures = [], None, {}
+    for name in ("mnist", "fashion-mnist"):
+        train, test = ctx.data(name, "train", QUICK["n_train"]), ctx.data(name, "test", QUICK["n_test"])
+        queries = test.x[: QUICK["n_queries"]] if q else test.x
+        q_labels = test.y[: len(queries)]
+        with Timer() as t:
+            ae = deepae.AutoEncoder(**_params(ctx, SEARCH_AE, 0)).fit(train.x)
+        ctx.log(f"search-images: {name} autoencoder trained in {t.seconds:.0f} s")
+        k = SEARCH_AE["code_size"]
+        methods = {f"deepae codes ({k}-d)": CodeIndex(FrozenEstimator(ae)),
+                   f"PCA codes ({k}-d)": CodeIndex(PCA(k, random_state=0)),
+                   "raw pixels (784-d)": CodeIndex(FunctionTransformer())}  # identity: the pixels are the codes
+        for method, index in methods.items():
+            x_items = train.x if method.startswith("deepae") else train.x.reshape(len(train.x), -1)
+            x_query = queries if method.startswith("deepae") else queries.reshape(len(queries), -1)
+            index.fit(x_items, train.y)
+            codes = index.transform(x_query)
+            _, idx = index.search_codes(codes, 10)
+            row = {"data": name, "method": method, "precision@10": _precision_at(index.labels_, idx, q_labels),
+                   "queries/s exact": _queries_per_second(index.codes_, codes, "auto")
+                   if codes.shape[1] == k else _queries_per_second(index.codes_, codes[:1000], "auto", repeat=1)}
+            row.update(_hnsw_row(index, codes, idx, q_labels) if codes.shape[1] == k else {})
+            rows.append(row)
+            ctx.log(f"search-images: {name} {method}: {row}")
+            if sheet is None and method.startswith("deepae"):
+                sheet = _sheet(ctx, train.x, queries, idx, codes, index)
+    crossover = _crossover(ctx)
+    figures["crossover"] = crossover
+    plot = _search_plot(ctx, rows, crossover)
+    by = {(r["data"], r["method"].split(" (")[0]): r for r in rows}
+    ahead = [by[(d, "deepae codes")]["precision@10"] > by[(d, "PCA codes")]["precision@10"] for d in ("mnist", "fashion-mnist")]
+    ours = by[("mnist", "deepae codes")]
+    qps_exact, qps_hnsw = ours["queries/s exact"], ours.get("queries/s HNSW")
+    headline = [
+        {"metric": "search-images: precision@10, 32-d codes (MNIST / Fashion-MNIST)", "published": None,
+         "ours": " / ".join(f"{by[(d, 'deepae codes')]['precision@10']:.4f}" for d in ("mnist", "fashion-mnist")),
+         "peer": "PCA-32 " + " / ".join(f"{by[(d, 'PCA codes')]['precision@10']:.4f}" for d in ("mnist", "fashion-mnist")),
+         "ratio": None, "target": "ahead of PCA on both", "met": all(ahead)},
+        {"metric": "search-images: queries/s, 32-d codes over 60,000 items, 1 thread (exact / HNSW)", "published": None,
+         "ours": f"{qps_exact:,.0f} / " + (f"{qps_hnsw:,.0f} (recall@10 {ours['HNSW recall@10']:.3f})" if qps_hnsw else "—"),
+         "peer": None, "ratio": None, "target": ">= 10,000", "met": max(qps_exact, qps_hnsw or 0) >= 10000},
+    ]
+    notes = [f"Items: the {len(train):,} training images; queries: {'the first ' if q else 'all '}{len(queries):,} test "
+             "images; precision@10: share of the 10 nearest items (cosine) that have the query's label.",
+             f"Autoencoder: {SEARCH_AE['hidden']} dense, linear {k}-d code, {SEARCH_AE['epochs']} epochs, settings fixed "
+             "before the run (no test-set choice); PCA fitted on the same training images.",
+             "queries/s: all queries at once, 1 thread, on a shared CPU unless stated; exact = best of 3 with "
+             "backend='auto' (faiss's flat index from FAISS_MIN_ITEMS items); HNSW = CodeIndex(backend='hnsw'), faiss's "
+             "approximate graph (M 32, efSearch 64), search time only (its build time is its own column); recall@10 = "
+             "share of the exact 10 nearest it finds.",
+             "Crossover (figures.crossover): torch vs faiss exact search on random 32-d codes, 1,000 queries, "
+             "by number of items: FAISS_MIN_ITEMS in deepae/apps/search.py comes from it."]
+    return Report("search-images: nearest neighbours by codes", rows, headline, figures, notes, [plot, sheet],
+                  {"faiss": _faiss_version()})
+
+
+def _faiss_version() -> str:
+    try:
+        import faiss
+
+        return faiss.__version__
+    except ImportError:  # pragma: no cover
+        return "not installed"
+
+
+def _search_plot(ctx: Context, rows: list[dict], crossover: list[dict]) -> str:
+    """precision@10 per method and data set; queries/s of torch and faiss against the number of items."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        values = [next(r["precision@10"] for r in rows if r["data"] == d and r["method"] == method) for d in datasets]
+        bars = left.bar(np.arange(len(datasets)) + (i - (len(methods) - 1) / 2) * width, values, width, label=method)
+        left.bar_label(bars, fmt="%.3f", fontsize=7)
+    left.set(xticks=range(len(datasets)), xticklabels=datasets, ylabel="precision@10 (same label)", ylim=(0.5, 1.0),
+             title="Test queries against the training set (cosine)")
+    left.legend(fontsize=8, loc="lower left")
+    for key in ("torch queries/s", "faiss queries/s"):
+        pts = [(c["items"], c[key]) for c in crossover if c.get(key)]
+        if pts:
+            right.plot(*zip(*pts), "o-", label=key.split()[0] + " (exact)")
+    right.set(xscale="log", yscale="log", xlabel="indexed items (32-d codes)", ylabel="queries/s, 1 thread",
+              title="Exact search: torch vs faiss")
+    right.grid(alpha=0.3, which="both")
+    right.legend(fontsize=8)
+    path = ctx.path(".png")
+    save_figure(fig, path)
+    return path.name
+
+
+def _sheet(ctx, items, queries, idx, codes, index) -> str:
+    dist, _ = index.search_codes(codes[:8], 8)
+    fig = contact_sheet(queries[:8], items[idx[:8, :8]], dist, [f"test {i}" for i in range(8)],
+                        title="MNIST test queries and their 8 nearest training images (deepae codes, cosine)")
+    path = ctx.path("-sheet.png")
+    fig.savefig(path, dpi=90)
+    return path.name
+
+
+def _crossover(ctx: Context) -> list[dict]:
+    """Queries/s of torch and faiss (exact, cosine, 1 thread) against the number of indexed items."""
+    rng = np.random.default_rng(0)
+    queries = rng.standard_normal((200 if ctx.quick else 1000, 32)).astype(np.float32)
+    out = []
+    for n in QUICK["sizes"] if ctx.quick else CROSSOVER_SIZES:
+        items = rng.standard_normal((n, 32)).astype(np.float32)
+        row = {"items": n, "torch queries/s": _queries_per_second(items, queries, "torch")}
+        try:
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+            row["faiss queries/s"] = _queries_per_second(items, queries, "faiss")
+        except ImportError:
+            row["faiss queries/s"] = None
+        out.append(row)
+        ctx.log(f"search-images: crossover {row}")
+    return out

@@ -1,0 +1,35 @@
+"""bench/codes.py: each benchmark's quick mode, shrunk further, writes complete results in seconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+bench = pytest.importorskip("bench")
+from bench import codes  # noqa: E402
+from bench.__main__ import main  # noqa: E402
+
+TINY = dict(classes=(0, 1), n_train=600, n_test=300, epochs=1, n_cluster=400, n_queries=50, sizes=(200,),
+            code_weights=(0.0, 0.5), pyod=False, umap=False)  # UMAP's first call compiles for a minute: see test_cluster
+NAMES = ("anomaly-mnist", "cluster-mnist", "search-images")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_run_writes_results(name, shared_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(codes, "QUICK", TINY)
+    monkeypatch.setattr(codes, "CROSSOVER_SIZES", (200,))
+    assert main([name, "--quick", "--data-dir", str(shared_data_dir), "--out", str(tmp_path), "--seeds", "1"]) == 0
+    doc = json.loads((tmp_path / f"{name}.json").read_text())
+    assert doc["quick"] is True and doc["headline"] and doc["rows"]
+    assert all({"metric", "ours", "target", "met"} <= set(h) for h in doc["headline"])
+    for plot in doc["plots"]:
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / f"{name}.md").read_text().startswith("# ")
+
+
+def test_precision_at_counts_same_label_neighbours():
+    import numpy as np
+
+    labels = np.array([0, 0, 1, 1])
+    assert codes._precision_at(labels, np.array([[0, 1], [0, 2]]), np.array([0, 1])) == pytest.approx(0.75)
