@@ -92,6 +92,17 @@ def _damaged_runs(root: Path, run: Path) -> None:
     state = (run / "trainer.safetensors").read_bytes()
     (copy("truncated-state") / "trainer.safetensors").write_bytes(state[: len(state) // 3])
     save_model(root / "bare-model", create_model("dense", input_shape=(64,), code_size=4))
+    metrics = json.loads((run / "metrics.json").read_text())
+    (copy("stopped-early") / "metrics.json").write_text(json.dumps({**metrics, "stopped_early": True}))
+    (root / "killed-early").mkdir()  # a run killed in its first epoch, before any state was saved
+    # A run killed mid-training: its state lives in checkpoint/<folder>, named by checkpoint/latest.json.
+    for name, edit in {"bad-latest": "latest", "truncated-checkpoint": "weights"}.items():
+        killed = root / name
+        shutil.copytree(run, killed / "checkpoint" / "epoch-00001-abc")
+        latest = {"folder": "epoch-00001-abc" if edit != "latest" else "../run", "epoch": 1}
+        (killed / "checkpoint" / "latest.json").write_text(json.dumps(latest))
+        if edit == "weights":
+            (killed / "checkpoint" / "epoch-00001-abc" / "model.safetensors").write_bytes(weights[:100])
 
 
 def _bad_files(root: Path) -> None:
@@ -200,6 +211,14 @@ CASES = {
     "truncated trainer state": ("train --resume {root}/truncated-state --epochs 2", "trainer.safetensors' is not the file"),
     "resume a finished run": ("train --resume {root}/run", "has finished: --epochs is the new total, so pass more than 1"),
     "resume to no more epochs": ("train --resume {root}/run --epochs 1", "--epochs 1 adds none"),
+    "resume an early-stopped run": ("train --resume {root}/stopped-early --epochs 5", "stopped early after 1 epochs"),
+    "resume a run killed before its first save": ("train --resume {root}/killed-early", "stopped before the first saved epoch"),
+    "resume from a damaged latest.json": ("train --resume {root}/bad-latest --epochs 2", "does not name a checkpoint folder"),
+    "resume from damaged checkpoint weights": ("train --resume {root}/truncated-checkpoint --epochs 2",
+                                               "model.safetensors' is not the file that was saved"),
+    "train into a killed run's folder": ("train --data digits --epochs 1 --out {root}/truncated-checkpoint",
+                                         "continue it with deepae train --resume"),
+    "negative --checkpoint-every": (f"{T} --data digits --checkpoint-every -1", "Invalid value for '--checkpoint-every'"),
     # parameters
     "train 0 epochs": (f"{T} --data digits --epochs 0", "Invalid value for '--epochs'"),
     "demo 0 epochs": ("demo --epochs 0 --out {root}/new", "Invalid value for '--epochs'"),

@@ -406,3 +406,36 @@ def test_threads_and_flush_denormal_only_while_training(flush_before, fails):
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("others, cores, expected", [(0.0, 2, 2), (0.2, 2, 2), (0.5, 2, 1), (1.0, 2, 1), (5.0, 2, 1),
+                                                     (1.0, 8, 7), (0.0, 1, 1)])
+def test_thread_count_follows_the_cores_other_processes_leave_free(others, cores, expected, monkeypatch):
+    """One thread per idle core: a thread sharing a core with a busy process makes every barrier wait for it."""
+    from deepae.train import _cpu
+
+    meter = _cpu.CoreMeter()
+    monkeypatch.setattr(meter, "cores", list(range(cores)))
+    monkeypatch.setattr(meter, "others", lambda: others)
+    assert meter.free_threads() == expected
+
+
+def test_thread_policy_adapts_each_epoch_unless_a_count_is_given(monkeypatch):
+    from deepae.train import _cpu
+
+    loads = iter([1.0, 0.0, 1.0, 0.0])  # busy before training, idle in epoch 1, busy in epoch 2, idle in 3
+    monkeypatch.setattr(_cpu.CoreMeter, "others", lambda self: next(loads))
+    monkeypatch.setattr(_cpu, "cpu_cores", lambda: [0, 1])
+    monkeypatch.setattr(_cpu, "_METER", None)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        trainer = Trainer(_model(), Objective(loss="bce"), _config(epochs=3))
+        trainer.fit(_data())
+        assert trainer.threads.used == [1, 2, 1]
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's choice wins, as does TrainConfig.num_threads
+        trainer = Trainer(_model(), Objective(loss="bce"), _config(epochs=2))
+        trainer.fit(_data())
+        assert trainer.threads.used == [1, 1]
+    finally:
+        torch.set_num_threads(threads)

@@ -128,7 +128,13 @@ def train(
         None, "--data-dir", help="Folder with MNIST/Fashion-MNIST files (instead of the cache)."
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<preset or model>-<time>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder up to --epochs."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume",
+        help="Continue the run in this folder: a killed run from its last saved epoch, a finished one up to --epochs.",
+    ),
+    checkpoint_every: int = typer.Option(
+        1, "--checkpoint-every", min=0, help="Save the state to resume from every N epochs (0: only at the end)."
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run folder."),
@@ -147,6 +153,7 @@ def train(
     Example:
       deepae train --preset keras-deep --data mnist --epochs 10 --out runs/deep
       deepae train --task upscale --data my_photos/ --out runs/sr --minutes 20
+      deepae train --resume runs/deep --epochs 20   (a killed run: --resume runs/deep)
     """
     # Options named like AutoEncoder parameters pass straight through; three need converting.
     options = {k: value(v) for k, v in locals().items() if k in runs.ESTIMATOR_PARAMS}
@@ -167,7 +174,8 @@ def train(
         if extra or given:
             names = given + ["--" + k.replace("_", "-").replace("random-state", "seed") for k in extra]
             raise ConfigError(f"--resume continues a run with its own configuration; drop {', '.join(names)}")
-        run = runs.resume(resume, epochs=epochs, device=device, progress=not settings.quiet, notify=notifier(settings))
+        run = runs.resume(resume, epochs=epochs, device=device, progress=not settings.quiet, notify=notifier(settings),
+                          checkpoint_every=checkpoint_every)
     else:
         file_values = runs.read_config_file(config) if config is not None else {}
         params, preset_name, data_spec = runs.resolve_params(
@@ -175,7 +183,8 @@ def train(
         )
         spec = runs.DataSpec.parse(data or data_spec or "mnist", data_dir or file_values.get("data_dir"))
         target = out or runs.default_run_dir(preset_name, params.get("model", "dense"))
-        run = runs.train(params, spec, target, preset=preset_name, force=force, notify=notifier(settings))
+        run = runs.train(params, spec, target, preset=preset_name, force=force, notify=notifier(settings),
+                         checkpoint_every=checkpoint_every)
     _print_run(run)
 
 
@@ -197,6 +206,8 @@ def _train_task(task: str, data: Optional[str], out: Optional[Path], force: bool
 
 def _print_run(run: runs.Run) -> None:
     m = run.metrics
+    if not m:  # a rank other than 0 under torchrun: rank 0 wrote the run folder and reports it
+        return
     if m.get("test"):
         console.print(metrics_table(f"Test metrics ({m['data']['n_test']:,} samples, {m['data']['test']})", m["test"]))
     timing = m["timing"]

@@ -14,6 +14,7 @@ from deepae.data._dataset import Dataset
 from deepae.data._download import CACHE_ENV_VAR, cache_dir, download, sha256sum
 from deepae.data._idx import read_idx
 from deepae.data._images import IMAGE_SUFFIXES, find_images, is_image_file, load_images, save_images
+from deepae.data._lazy import ArrayFile, ImageFiles
 from deepae.data._load import load
 from deepae.data._paired import PairedImageDataset
 from deepae.data._photo import ImageInfo, array_to_image, encode_image, image_to_array, read_image
@@ -21,6 +22,8 @@ from deepae.data._reuters import TextCorpus, load_reuters
 
 __all__ = [
     "ARRAY_SUFFIXES",
+    "ArrayFile",
+    "ImageFiles",
     "has_idx_files",
     "resolve_name",
     "CACHE_ENV_VAR",

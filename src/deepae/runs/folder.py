@@ -1,6 +1,7 @@
 """A run folder: the model ``AutoEncoder.save`` writes, plus ``metrics.json`` and figures.
 
-Every file is written atomically, after training, so an interrupted run never leaves half a file.
+Every file is written atomically. While training, the state to resume from is saved after every epoch
+under ``checkpoint/`` (see ``train.save_checkpoint``); the other files are written once training ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from .. import data as _data
 from ..api import AutoEncoder
 from ..errors import CheckpointError, ConfigError, DataError
-from ..train.checkpoint import CONFIG_FILE, read_config
+from ..train.checkpoint import CHECKPOINT_DIR, CONFIG_FILE, read_config
 from .spec import DataSpec
 
 METRICS_FILE = "metrics.json"
@@ -38,6 +39,11 @@ def prepare_run_dir(path: str | os.PathLike, force: bool) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run folder '{path}' is a file; choose another --out")
+    if path.is_dir() and (path / CHECKPOINT_DIR).is_dir() and not force:
+        raise ConfigError(
+            f"run folder '{path}' holds a run that stopped before it finished; continue it with "
+            f"deepae train --resume {path}, or pass --force to start it over"
+        )
     if path.is_dir() and any(path.iterdir()) and not force:
         raise ConfigError(
             f"run folder '{path}' already exists and is not empty; pass --force to overwrite it or choose another --out"

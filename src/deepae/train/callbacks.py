@@ -7,9 +7,13 @@ import math
 import time
 from typing import Any, Callable
 
+from ..errors import CheckpointError
+
 
 class Callback:
     """Hooks the Trainer calls; override the ones you need."""
+
+    order = 0  # the Trainer calls callbacks by increasing order, and in the order given for equal ones
 
     def on_train_begin(self, trainer) -> None:
         pass
@@ -19,6 +23,13 @@ class Callback:
 
     def on_train_end(self, trainer) -> None:
         pass
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs to continue exactly (tensors and JSON values); None: nothing."""
+        return None
+
+    def load_state_dict(self, trainer, state: dict[str, Any]) -> None:
+        """Take back ``state_dict()``; the Trainer calls it after ``on_train_begin`` when resuming."""
 
 
 class EarlyStopping(Callback):
@@ -48,6 +59,21 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer) -> None:
         if self.restore_best and self.best_state is not None:
             trainer.module.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        # best is inf before the first epoch: JSON has no infinity, so it travels as None
+        return {"best": self.best if math.isfinite(self.best) else None, "wait": self.wait, "best_epoch": self.best_epoch,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, trainer, state: dict[str, Any]) -> None:
+        try:
+            self.best = math.inf if state["best"] is None else float(state["best"])
+            self.wait, self.best_epoch = int(state["wait"]), state["best_epoch"]
+            self.best_state = state.get("best_state")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"the saved early-stopping record is damaged ({type(exc).__name__}: {exc})") from None
+        # Saved by the epoch that decided to stop (the run was killed before its folder was written): stay stopped.
+        trainer.stop_training = self.wait >= self.patience
 
 
 class ProgressBar(Callback):
@@ -109,3 +135,42 @@ class TimeLimit(Callback):
             factor = self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * done))
             for group, base in zip(trainer.optimizer.param_groups, self._base):
                 group["lr"] = base * factor
+
+
+class Checkpoint(Callback):
+    """Save resumable state every ``every`` epochs with ``save_checkpoint`` (see train.checkpoint); rank 0 only.
+
+    ``write(folder, trainer)`` serializes one complete checkpoint into ``folder`` (through
+    ``save_model``/``save_trainer_state``/``write_record``); the files reach the disk in the
+    background while the next epoch trains, and training ends only once the last save is complete.
+    """
+
+    def __init__(self, run_dir, write: Callable[[Any, Any], None], every: int = 1):
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"every={every!r}; expected a number of epochs >= 1")
+        self.run_dir, self.write, self.every = run_dir, write, every
+        self.seconds = 0.0  # time the training thread spent on saves between epochs (serializing, waiting for the last)
+        self.final_wait = 0.0  # time training waited at its end for the last save to reach the disk
+        self._saving = None
+
+    order = 100  # after every other callback: the state it saves includes their decisions on the epoch
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        if (epoch + 1) % self.every or not trainer.dist.is_main:
+            return
+        from .checkpoint import save_checkpoint
+
+        start = time.perf_counter()
+        self._wait()
+        self._saving = save_checkpoint(self.run_dir, epoch + 1, lambda folder: self.write(folder, trainer), wait=False)
+        self.seconds += time.perf_counter() - start
+
+    def on_train_end(self, trainer) -> None:
+        start = time.perf_counter()
+        self._wait()
+        self.final_wait += time.perf_counter() - start
+
+    def _wait(self) -> None:
+        saving, self._saving = self._saving, None
+        if saving is not None:
+            saving.wait()

@@ -10,20 +10,23 @@ checks it and names the file on a mismatch. Checkpoints from before the digests 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
 import re
+import shutil
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .._io import atomic_write_bytes, atomic_write_json, versions
+from .._io import atomic_write_bytes, atomic_write_json, jsonable, versions
 from ..errors import CheckpointError, ConfigError
 from ..registry import create_model
 
@@ -38,6 +41,28 @@ STATE_DIGEST = "state_sha256"  # trainer.json: SHA-256 of trainer.safetensors
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # The keys save_model writes into config.json besides the ``extra`` sections of its caller.
 CHECKPOINT_KEYS = frozenset({"format", "format_version", WEIGHTS_DIGEST, "model", "versions", "saved_at"})
+
+
+# Inside save_checkpoint: the files of the slot being written, as (path, bytes), written by a thread
+# once all are serialized (see save_checkpoint); everywhere else every file is written atomically, synced.
+_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("deepae_checkpoint_files", default=None)
+
+
+def _write(path: Path, data: bytes) -> None:
+    pending = _PENDING.get()
+    if pending is None:
+        atomic_write_bytes(path, data)
+    else:
+        pending.append((path, data))
+
+
+def write_record(path: str | os.PathLike, obj: Any) -> None:
+    """A JSON file of a model or checkpoint folder: atomic, or queued with the slot inside ``save_checkpoint``."""
+    pending = _PENDING.get()
+    if pending is None:
+        atomic_write_json(path, obj)
+    else:  # compact: the optimizer's groups and the history take twice as long to indent
+        pending.append((Path(path), json.dumps(jsonable(obj), allow_nan=False, separators=(",", ":")).encode()))
 
 
 # -- model -----------------------------------------------------------------------------------
@@ -55,9 +80,9 @@ def save_model(directory: str | os.PathLike, model: torch.nn.Module, extra: dict
         "versions": versions(),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    atomic_write_bytes(directory / WEIGHTS_FILE, weights)
+    _write(directory / WEIGHTS_FILE, weights)
     # config.json last: its presence marks a complete checkpoint.
-    atomic_write_json(directory / CONFIG_FILE, config)
+    write_record(directory / CONFIG_FILE, config)
     return directory
 
 
@@ -173,16 +198,18 @@ def save_trainer_state(directory: str | os.PathLike, state: dict[str, Any]) -> N
                 opt_meta[str(pid)][name] = value
     if state.get("generator") is not None:
         tensors["generator"] = state["generator"]
+    callbacks = _split_tensors(state.get("callbacks") or {}, "callbacks", tensors)
     data = st_save(tensors)
     meta = {
         "epoch": state["epoch"],
         "history": state["history"],
         "optimizer": {"state": opt_meta, "param_groups": opt["param_groups"]},
         "scheduler": state.get("scheduler"),
+        "callbacks": callbacks,
         STATE_DIGEST: hashlib.sha256(data).hexdigest(),
     }
-    atomic_write_bytes(directory / STATE_FILE, data)
-    atomic_write_json(directory / STATE_META_FILE, meta)
+    _write(directory / STATE_FILE, data)
+    write_record(directory / STATE_META_FILE, meta)
 
 
 def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
@@ -206,11 +233,118 @@ def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
             "optimizer": {"state": opt_state, "param_groups": list(meta["optimizer"]["param_groups"])},
             "scheduler": meta.get("scheduler"),
             "generator": tensors.get("generator"),
+            "callbacks": _join_tensors(_table(meta.get("callbacks") or {}, "callbacks"), tensors),
         }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(
             f"'{meta_path}' does not describe a trainer state ({type(exc).__name__}: {exc}); it was edited or damaged"
         ) from None
+
+
+def _table(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is a {type(value).__name__}, not a table")
+    return value
+
+
+def _split_tensors(value: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``value`` with every tensor moved into ``tensors`` (under its path) and replaced by ``{"tensor": path}``."""
+    if torch.is_tensor(value):
+        tensors[key] = value.detach().to("cpu").contiguous()
+        return {"tensor": key}
+    if isinstance(value, dict):
+        return {str(k): _split_tensors(v, f"{key}/{k}", tensors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_split_tensors(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]
+    return value
+
+
+def _join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of ``_split_tensors``."""
+    if isinstance(value, dict):
+        if set(value) == {"tensor"}:
+            return tensors[value["tensor"]]
+        return {k: _join_tensors(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_join_tensors(v, tensors) for v in value]
+    return value
+
+
+# -- per-epoch checkpoints (crash safety) ----------------------------------------------------
+CHECKPOINT_DIR = "checkpoint"  # inside a run folder: the latest complete training state
+LATEST_FILE = "latest.json"  # names the one complete checkpoint folder under CHECKPOINT_DIR
+
+
+class PendingSave(threading.Thread):
+    """A checkpoint being written in the background; ``wait()`` re-raises what writing it raised."""
+
+    def __init__(self, files: list[tuple[Path, bytes]], latest: Path, record: dict[str, Any]):
+        super().__init__(name="deepae-checkpoint", daemon=True)
+        self.files, self.latest, self.record, self.error = files, latest, record, None
+
+    def run(self) -> None:
+        try:
+            for path, data in self.files:
+                with open(path, "wb") as fh:  # in place: the slot is in no use until latest.json names it
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            atomic_write_json(self.latest, self.record)  # the switch, last
+        except BaseException as exc:  # noqa: BLE001 - handed to the training thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise CheckpointError(f"cannot save a checkpoint to '{self.latest.parent}': {self.error}") from self.error
+
+
+def save_checkpoint(run_dir: str | os.PathLike, epoch: int, write: Callable[[Path], None], wait: bool = True) -> PendingSave:
+    """Write a complete checkpoint with ``write(folder)`` and make it the latest, atomically.
+
+    Two slots, ``checkpoint/a`` and ``checkpoint/b``: ``write`` fills the one ``latest.json`` does
+    not name, and only then is ``latest.json`` replaced (atomically) to name it. A kill at any
+    instant leaves ``latest.json`` naming either the previous checkpoint or the new one, complete.
+    ``write`` only serializes (the model's and optimizer's tensors, copied, as bytes); a thread then
+    writes and syncs the files and switches ``latest.json``, so training goes on meanwhile (the
+    disk's fsyncs took 30 ms a save here). ``wait=False`` returns without waiting for it: call
+    ``wait()`` on the result before the next save and before reading the checkpoint.
+    """
+    base = Path(run_dir) / CHECKPOINT_DIR
+    current = latest_checkpoint(run_dir)
+    folder = base / ("b" if current is not None and current[0].name == "a" else "a")
+    folder.mkdir(parents=True, exist_ok=True)  # the slot of the checkpoint before last: its files are overwritten
+    files: list[tuple[Path, bytes]] = []
+    token = _PENDING.set(files)
+    try:
+        write(folder)
+    finally:
+        _PENDING.reset(token)
+    saving = PendingSave(files, base / LATEST_FILE, {"folder": folder.name, "epoch": epoch})
+    saving.start()
+    if wait:
+        saving.wait()
+    return saving
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, int] | None:
+    """(folder, epochs done) of the run's latest complete checkpoint; None when it has none."""
+    base = Path(run_dir) / CHECKPOINT_DIR
+    if not (base / LATEST_FILE).is_file():
+        return None
+    latest = _read_json(base / LATEST_FILE)
+    name = latest.get("folder") if isinstance(latest, dict) else None
+    if not isinstance(name, str) or Path(name).name != name or not (base / name).is_dir():
+        raise CheckpointError(f"'{base / LATEST_FILE}' does not name a checkpoint folder beside it; it was edited or damaged")
+    epoch = latest.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise CheckpointError(f"'{base / LATEST_FILE}' records epoch {epoch!r}; expected an integer >= 1")
+    return base / name, epoch
+
+
+def remove_checkpoints(run_dir: str | os.PathLike) -> None:
+    """Drop a run's per-epoch checkpoints (once its folder holds the finished state, or before --force retrains)."""
+    shutil.rmtree(Path(run_dir) / CHECKPOINT_DIR, ignore_errors=True)
 
 
 # -- transfer --------------------------------------------------------------------------------

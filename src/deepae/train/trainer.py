@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import inspect
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
+from ._cpu import ThreadPolicy, cpu_settings, flush_denormal_enabled  # noqa: F401  (re-exported for tests)
 from .callbacks import Callback, EarlyStopping, ProgressBar
 from .distributed import DistContext, all_reduce_max, all_reduce_sum, init_distributed
 from .optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
@@ -43,7 +43,8 @@ class TrainConfig:
     grad_clip: float | None = None
     precision: str = "fp32"  # or "bf16": autocast the forward pass
     device: str = "auto"
-    num_threads: int | None = None
+    num_threads: int | None = None  # None: OMP_NUM_THREADS if set, else one per core other processes leave free
+    num_workers: int = 0  # DataLoader worker processes reading a Dataset (e.g. decoding images); 0: in this process
     random_state: int | None = None
     progress: bool = True
     eval_batch_size: int = 2048
@@ -55,6 +56,8 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        if not isinstance(self.num_workers, int) or isinstance(self.num_workers, bool) or self.num_workers < 0:
+            raise ConfigError(f"num_workers={self.num_workers!r}; expected an integer >= 0")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (0 if name == "epochs" else 1):
@@ -96,19 +99,6 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device={name!r} but MPS is not available on this machine; use 'auto' or 'cpu'")
     return device
-
-
-def _cpu_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def flush_denormal_enabled() -> bool:
-    """Whether this thread flushes subnormal floats to zero (torch has a setter but no getter)."""
-    # 1e-40 is a float32 subnormal: it survives a multiplication by 1.0 unless flushing is on.
-    return (torch.tensor(1e-40, dtype=torch.float32) * 1.0).item() == 0.0
 
 
 def _takes_generator(fn: Callable[..., Any]) -> bool:
@@ -160,6 +150,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         if self.config.early_stopping:
             self.callbacks.append(EarlyStopping(self.config.early_stopping, min_delta=self.config.min_delta))
+        self.callbacks.sort(key=lambda cb: getattr(cb, "order", 0))  # stable: checkpoints last, after every decision
         if self.config.progress and self.dist.is_main:
             self.callbacks.insert(0, ProgressBar())
         self.optimizer = build_optimizer(
@@ -170,10 +161,12 @@ class Trainer:
         self.epoch = 0  # epochs completed so far (resuming starts from here)
         self.stop_training = False
         self._pending_scheduler_state: dict[str, Any] | None = None
+        self._pending_callback_states: dict[str, Any] = {}
         seed = self.config.random_state
         if seed is None:
             seed = self._shared_seed(int(torch.randint(2**62, ())))
         self._generator = torch.Generator().manual_seed(int(seed))
+        self.threads = ThreadPolicy(self.config.num_threads)
 
     def _shared_seed(self, seed: int) -> int:
         """Rank 0's ``seed`` on every rank: all ranks must draw the same permutations."""
@@ -244,7 +237,9 @@ class Trainer:
         if not isinstance(data, torch.utils.data.DataLoader):
             # A Dataset is read lazily, sample by sample, in the same index batches as tensors.
             steps = list(batches)
-            batches = zip(torch.utils.data.DataLoader(data, batch_sampler=[i.tolist() for i, _ in steps]), (w for _, w in steps))
+            loader = torch.utils.data.DataLoader(data, batch_sampler=[i.tolist() for i, _ in steps],
+                                                 num_workers=self.config.num_workers)
+            batches = zip(loader, (w for _, w in steps))
         for batch, weight in batches:
             batch = batch if isinstance(batch, (tuple, list)) else (batch,)
             batch = tuple(b.float().to(self.device, non_blocking=True) for b in batch)
@@ -255,25 +250,9 @@ class Trainer:
         enabled = self.config.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    @contextlib.contextmanager
-    def _cpu_settings(self) -> Iterator[None]:
-        """Thread count and flush-denormal mode for this run; the caller's values come back after, even on errors."""
-        if self.device.type != "cpu":
-            yield
-            return
-        threads, flush = torch.get_num_threads(), flush_denormal_enabled()
-        wanted = self.config.num_threads or _cpu_threads()
-        if wanted != threads:
-            torch.set_num_threads(wanted)
-        if self.config.flush_denormal and not flush:
-            torch.set_flush_denormal(True)
-        try:
-            yield
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
-            if flush_denormal_enabled() != flush:
-                torch.set_flush_denormal(flush)
+    def _cpu_settings(self, adapt: bool = False):
+        """Threads (see ``_cpu``: adapted to the load while fitting) and flush-denormal mode, for this call only."""
+        return cpu_settings(self.device, self.threads, self.config.flush_denormal, adapt=adapt)
 
     @contextlib.contextmanager
     def _forked_rng(self, seed: int) -> Iterator[None]:
@@ -297,7 +276,7 @@ class Trainer:
 
     def fit(self, train_data: Any, val_data: Any = None) -> list[dict[str, float]]:
         """Train for the configured epochs (from ``self.epoch`` when resuming); returns the history."""
-        with self._cpu_settings():
+        with self._cpu_settings(adapt=True):
             return self._fit(train_data, val_data)
 
     def _fit(self, train_data: Any, val_data: Any) -> list[dict[str, float]]:
@@ -323,15 +302,20 @@ class Trainer:
         self.stop_training = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        for cb in self.callbacks:  # a resumed run's early-stopping record and the like
+            if type(cb).__name__ in self._pending_callback_states:
+                cb.load_state_dict(self, self._pending_callback_states.pop(type(cb).__name__))
         try:
             while self.epoch < cfg.epochs and not self.stop_training:
                 logs = self._train_epoch(train_data, train_t)
                 if val_data is not None:
-                    logs.update({f"val_{k}": v for k, v in self.evaluate(val_data, val_t).items()})
+                    with torch.no_grad():  # inside fit's CPU settings: no second setting of threads
+                        logs.update({f"val_{k}": v for k, v in self._evaluate(val_data, val_t).items()})
                 self._step_scheduler("epoch", logs)
                 logs["lr"] = self.optimizer.param_groups[0]["lr"]
                 self.history.append(logs)
                 self.epoch += 1
+                self.threads.epoch_end()
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch - 1, logs)
                 # Ranks stop together (a time limit can expire on one rank first): one waiting alone would hang.
@@ -424,6 +408,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "generator": self._generator.get_state(),
+            # Keyed by class name: a trainer has one callback of each kind that keeps state.
+            "callbacks": {type(cb).__name__: st for cb in self.callbacks if (st := cb.state_dict()) is not None},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -433,3 +419,4 @@ class Trainer:
         if state.get("generator") is not None:
             self._generator.set_state(state["generator"])
         self._pending_scheduler_state = state.get("scheduler")
+        self._pending_callback_states = dict(state.get("callbacks") or {})
