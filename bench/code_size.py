@@ -20,7 +20,7 @@ DATASETS = ("mnist", "fashion-mnist")
 N_TRAIN = 20000
 # name -> AutoEncoder parameters besides code_size; every code is linear, like PCA's.
 MODELS = {
-    "dense 784-k-784": dict(model="dense", code_activation="linear", epochs=15),
+    "dense 784-k-784": dict(model="dense", hidden=(), code_activation="linear", epochs=15),
     "deep 784-512-256-k": dict(model="dense", hidden=(512, 256), code_activation="linear", epochs=10),
     # stride-2 convolutions instead of conv + pool: 4x fewer conv outputs, which the CPU budget needs
     "conv 32-32-k": dict(model="conv", hidden=(32, 32), code_activation="linear", epochs=4,

@@ -115,7 +115,8 @@ def test_reconstruct_arrays_in_arrays_out(run_dir, tmp_path):
 
 def test_info_shows_architecture_and_history(run_dir):
     result = ok("info", run_dir)
-    for text in ("encoder.0", "Linear 64->8", "parameters: 1,096", "1 epochs", "val_loss"):
+    # the default dense model: one hidden layer of 256 and a linear code of 8
+    for text in ("encoder.0", "Linear 256->8", "parameters: 37,448", "1 epochs of 1", "lr 0.01", "batch 32", "val_loss"):
         assert text in result.stdout
 
 
@@ -131,6 +132,8 @@ def test_resume_continues_a_run(run_dir, tmp_path):
     ok("--quiet", "train", "--resume", copy, "--epochs", 2)
     metrics = json.loads((copy / "metrics.json").read_text())
     assert metrics["epochs"] == 2
+    # the timing covers every epoch, the one before the resume too, and its median leaves out the warm-up
+    assert "over 2 epochs" in ok("info", copy).stdout and "median of epochs 2 on" in ok("info", copy).stdout
     assert not (copy / "evaluation.json").exists()  # it described the model before resuming
 
 
@@ -142,6 +145,14 @@ def test_config_file_with_a_preset(tmp_path):
     params = saved["estimator"]["params"]
     assert (params["optimizer"], params["lr"], params["code_size"], params["epochs"]) == ("adadelta", 1.0, 4, 1)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["preset"] == "seed-demo"
+    assert "lr 1," in ok("info", tmp_path / "run").stdout
+
+
+def test_info_shows_the_learning_rate_in_effect(tmp_path):
+    """Adadelta at its default rate and at an explicit lr=1.0 read the same: the rate it ran with."""
+    ok("--quiet", "train", "--data", "digits", "--epochs", 1, "--optimizer", "adadelta", "--out", tmp_path / "run")
+    result = ok("info", tmp_path / "run")
+    assert "lr 1," in result.stdout and "default" not in result.stdout
 
 
 def test_an_existing_run_folder_needs_force(run_dir, tmp_path):

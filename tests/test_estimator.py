@@ -14,6 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepae import AutoEncoder, CheckpointError, ConfigError, DataError, NotFittedError, load
+from deepae.presets import auto_batch_size, auto_epochs, get_preset
 from deepae.train import Callback, read_config
 from deepae.train.trainer import flush_denormal_enabled
 
@@ -151,6 +152,53 @@ def test_beats_pca_at_equal_code_size(digits):
     pca_err = np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2)
     ae_err = np.mean((ae.reconstruct(X_test) - X_test) ** 2)
     assert ae_err < pca_err
+
+
+# -- the defaults ("auto") ----------------------------------------------------------------------
+@pytest.mark.parametrize("n, batch, epochs", [(100, 32, 500), (1293, 32, 500), (9000, 45, 112), (54000, 256, 19)])
+def test_auto_batch_and_epoch_cap_follow_the_data(n, batch, epochs):
+    assert auto_batch_size(n) == batch and auto_epochs(n) == epochs
+
+
+def test_defaults_hold_out_stop_early_and_build_a_hidden_layer(digits, monkeypatch, tmp_path):
+    import deepae.presets
+
+    monkeypatch.setattr(deepae.presets, "AUTO_MAX_EPOCHS", 12)  # keeps the test fast; the rule is the same
+    X, _ = digits
+    ae = AutoEncoder(code_size=4, random_state=0).fit(X[:400])
+    config = ae.model_.config
+    assert (config.hidden, config.code_activation) == ((256,), "linear")
+    assert (ae.train_config_.batch_size, ae.train_config_.epochs, ae.train_config_.early_stopping) == (32, 12, 10)
+    assert all("val_loss" in h for h in ae.history_) and len(ae.history_) <= 12
+    ae.save(tmp_path / "run")
+    loaded = load(tmp_path / "run")
+    assert loaded.get_params() == ae.get_params() and loaded.hidden == "auto"
+    assert loaded.train_config_ == ae.train_config_
+
+
+@pytest.mark.parametrize("preset", ["seed-demo", "keras-sparse", "contractive", "sparse-kl"])
+def test_explicit_values_keep_their_old_meaning(digits, preset):
+    """A preset (explicit values) gets no hidden layer, code activation, hold-out or early stopping it did not ask for."""
+    X, _ = digits
+    params = {**get_preset(preset).params, "epochs": 1}
+    ae = AutoEncoder(**params, random_state=0).fit(X[:300])
+    assert ae.model_.config.hidden == () and ae.model_.config.code_activation == params["code_activation"]
+    assert ae.train_config_.batch_size == params["batch_size"] and ae.train_config_.early_stopping is None
+    assert "val_loss" not in ae.history_[0]
+    old_defaults = dict(hidden=(), code_activation="relu", epochs=1, batch_size=256, validation_fraction=0.0,
+                        early_stopping=None, random_state=0)
+    spelled_out = AutoEncoder(**old_defaults).fit(X[:300])
+    assert spelled_out.model_.config.hidden == () and spelled_out.train_config_.batch_size == 256
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(epochs="lots"), "epochs='lots'"), (dict(batch_size="big"), "batch_size='big'"),
+    (dict(hidden="wide"), "hidden='wide'"), (dict(validation_fraction="some"), "validation_fraction='some'"),
+    (dict(early_stopping="soon"), "early_stopping='soon'"),
+])
+def test_auto_is_the_only_word_accepted(params, match):
+    with pytest.raises(ConfigError, match=match):
+        AutoEncoder(**params).fit(np.random.rand(10, 4))
 
 
 def test_images_with_conv_model(tmp_path):

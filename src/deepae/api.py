@@ -13,6 +13,7 @@ from sklearn.utils.validation import validate_data
 
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError
 from .losses import Objective, resolve_loss
+from .presets import AUTO, resolve_model, resolve_training, resolve_validation_fraction, saved_train_config
 from .registry import create_model, get_model_class, list_models
 from .train import (
     TrainConfig,
@@ -39,7 +40,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     code_size : units in the code (bottleneck). ``None`` keeps a conv model's last feature map.
     hidden : encoder hidden sizes, outermost first (units for dense models, channels per level for
         conv models). The decoder mirrors them unless ``model_params={"decoder_hidden": ...}``.
+        "auto": one hidden layer of 256 units for the dense autoencoder, the model's own default
+        for the others; ``()`` gives the seed's shallow 784-k-784.
     activation, code_activation : hidden and code activations ("relu", "sigmoid", "linear", ...).
+        ``code_activation="auto"`` is a linear code (as PCA's) for dense models, the model's own
+        default for the others.
     output_activation : "auto" (sigmoid when X lies in [0, 1], else identity), "sigmoid", "identity".
     loss : "auto" (BCE when X lies in [0, 1], else MSE), "bce" or "mse".
     l1, kl_sparsity, rho : sparsity: L1 on code activations; KL to a target mean activation rho.
@@ -48,8 +53,15 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     beta : weight of the KL term of variational models.
     model_params : any other model hyperparameter (``deepae.models.*Config``), e.g. {"dropout": 0.1}.
     optimizer, lr, optimizer_params, epochs, batch_size, scheduler : training (``TrainConfig``).
-    validation_fraction : share of X held out for the per-epoch validation loss.
-    early_stopping : patience in epochs (monitors the validation loss, else the training loss).
+        ``batch_size="auto"``: ``min(256, max(32, n_samples // 200))``. ``epochs="auto"``: train
+        until the loss on a held-out share of X has not improved for ``early_stopping`` epochs, for
+        at most ``auto_epochs(n)`` epochs (a budget of ``AUTO_SAMPLE_BUDGET`` samples seen, at most
+        ``AUTO_MAX_EPOCHS``), and keep the best epoch's weights. An integer trains exactly that many
+        epochs on all of X, as deepae always did.
+    validation_fraction : share of X held out for the per-epoch validation loss; "auto": 0.1 when
+        ``epochs="auto"``, else none.
+    early_stopping : patience in epochs (monitors the validation loss, else the training loss);
+        "auto": 10 when ``epochs="auto"``, else none.
     pretrain_epochs : >0 runs greedy layer-wise pretraining (dense models) before fine-tuning.
     init_from, init_parts, freeze : start from the ``init_parts`` layers of a saved deepae model.
     precision : "fp32" or "bf16" (autocast). device : "auto", "cpu", "cuda", "mps".
@@ -62,9 +74,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self,
         model: str = "dense",
         code_size: int | None = 32,
-        hidden: tuple[int, ...] = (),
+        hidden: tuple[int, ...] | str = AUTO,
         activation: str = "relu",
-        code_activation: str = "relu",
+        code_activation: str = AUTO,
         output_activation: str = "auto",
         loss: str = "auto",
         l1: float = 0.0,
@@ -78,11 +90,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         optimizer: str = "adam",
         lr: float | None = None,
         optimizer_params: dict | None = None,
-        epochs: int = 50,
-        batch_size: int = 256,
+        epochs: int | str = AUTO,
+        batch_size: int | str = AUTO,
         scheduler: str | None = None,
-        validation_fraction: float = 0.0,
-        early_stopping: int | None = None,
+        validation_fraction: float | str = AUTO,
+        early_stopping: int | str | None = AUTO,
         pretrain_epochs: int = 0,
         init_from: str | None = None,
         init_parts: tuple[str, ...] = ("encoder",),
@@ -131,12 +143,14 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             noise=self.noise, noise_level=self.noise_level, beta=self.beta,
         )
 
-    def _train_config(self, epochs: int | None = None, device: str | None = None) -> TrainConfig:
+    def _train_config(self, n_samples: int | None = None, epochs: int | None = None, device: str | None = None) -> TrainConfig:
+        """The training settings for ``n_samples`` training samples ("auto" resolved; None: the largest they can be)."""
+        values = resolve_training(self.epochs, self.batch_size, self.early_stopping, n_samples)
         return TrainConfig(
-            epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size, optimizer=self.optimizer,
-            lr=self.lr, optimizer_params=dict(self.optimizer_params or {}), scheduler=self.scheduler,
-            early_stopping=self.early_stopping, precision=self.precision, device=device or self.device,
-            random_state=self.random_state, progress=bool(self.verbose),
+            epochs=values["epochs"] if epochs is None else epochs, batch_size=values["batch_size"],
+            optimizer=self.optimizer, lr=self.lr, optimizer_params=dict(self.optimizer_params or {}),
+            scheduler=self.scheduler, early_stopping=values["early_stopping"], precision=self.precision,
+            device=device or self.device, random_state=self.random_state, progress=bool(self.verbose),
         )
 
     def _model_config(self, input_shape: tuple[int, ...], output_activation: str) -> dict[str, Any]:
@@ -153,10 +167,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             "code_activation": self.code_activation,
             "output_activation": output_activation,
         }
-        if self.hidden:
-            cfg[cls.hidden_param] = tuple(self.hidden)
-        if cls.variational and self.code_activation == "relu":
-            cfg["code_activation"] = "linear"  # a Gaussian code has no activation
+        cfg.update(resolve_model(cls, self.hidden, self.code_activation))
+        if cfg["code_activation"] is None:
+            del cfg["code_activation"]  # the model's own default
         cfg.update(self.model_params or {})
         if cfg["code_size"] is None and cls.fixed_code:
             raise ConfigError(
@@ -214,23 +227,25 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         objects; ``resume=True`` continues a run loaded with ``AutoEncoder.load`` up to ``epochs``.
         """
         objective = self._objective()
-        train_config = self._train_config()
+        self._train_config()  # bad training parameters fail before the data is touched
+        fraction = resolve_validation_fraction(self.validation_fraction, self.epochs)
+        if validation_data is not None and self.validation_fraction == AUTO:
+            fraction = 0.0  # the given validation data replaces the held-out share
         X = self._validate(X, reset=not resume)
         data = self._prepare_fit(X, objective, resume)
-        n_val = int(len(data) * self.validation_fraction) if 0 < self.validation_fraction < 1 else 0
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction={self.validation_fraction!r}; expected a value in [0, 1)")
+        n_val = int(len(data) * fraction)
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(data)) if n_val else np.arange(len(data))
         train, val = data[order[n_val:]], (data[order[:n_val]] if n_val else None)
         if validation_data is not None:
             val = self._to_tensor(self._validate(validation_data, reset=False))
 
+        self.train_config_ = self._train_config(len(train))
         if self.pretrain_epochs and not resume:
             self.pretrain_history_ = greedy_pretrain(
-                self.model_, train, self.objective_, self._train_config(epochs=int(self.pretrain_epochs))
+                self.model_, train, self.objective_, self._train_config(len(train), epochs=int(self.pretrain_epochs))
             )
-        self._trainer = Trainer(self.model_, self.objective_, train_config, callbacks=callbacks)
+        self._trainer = Trainer(self.model_, self.objective_, self.train_config_, callbacks=callbacks)
         if resume:
             state = getattr(self, "_resume_state", None)
             if state is None and getattr(self, "_resume_error", None) is not None:
@@ -349,7 +364,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         extra = {
             "estimator": {"class": type(self).__name__, "params": params},
             "objective": self.objective_.to_dict(),
-            "train": self._train_config().to_dict(),
+            "train": (getattr(self, "train_config_", None) or self._train_config()).to_dict(),
             "data": {"shape": list(self.data_shape_), "input_shape": list(self.input_shape_),
                      "n_features_in": int(self.n_features_in_)},
             "history": getattr(self, "history_", []),
@@ -383,8 +398,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if unknown:
             raise CheckpointError(f"'{source}': estimator params hold unknown key(s) {unknown}; expected AutoEncoder parameters")
         try:
-            est = cls(**{k: tuple(v) if k in ("hidden", "init_parts") and v is not None else v for k, v in params.items()})
+            est = cls(**{k: tuple(v) if k in ("hidden", "init_parts") and isinstance(v, list) else v for k, v in params.items()})
             est._train_config(device="cpu")  # validates the training parameters; the device is checked when fitting
+            est.train_config_ = saved_train_config(config.get("train"))
             est.objective_ = Objective(**config["objective"])
             data = config["data"]
             est.input_shape_, est.data_shape_ = _sizes(data["input_shape"]), _sizes(data["shape"])

@@ -5,10 +5,87 @@ Each preset reproduces a published setup; ``source`` says which. Override any pa
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .train import TrainConfig
+
+# What "auto" means (the defaults), chosen on validation splits of the MNIST, Fashion-MNIST and
+# digits training data (bench/defaults.py): one hidden layer and a linear code, a batch that grows
+# with the data, and early stopping on a held-out share within a budget of samples seen, so that
+# 60,000 MNIST images train in under a minute on two CPU cores and 1,400 digits get hundreds of epochs.
+AUTO = "auto"
+AUTO_HIDDEN = (256,)
+AUTO_VALIDATION_FRACTION = 0.1
+AUTO_PATIENCE = 10
+AUTO_SAMPLE_BUDGET = 1_000_000
+AUTO_MAX_EPOCHS = 500
+
+
+def auto_batch_size(n_samples: int) -> int:
+    """``batch_size="auto"``: about 200 steps per epoch, between 32 and 256 samples."""
+    return int(min(256, max(32, n_samples // 200)))
+
+
+def auto_epochs(n_samples: int) -> int:
+    """``epochs="auto"``: the epoch cap of early stopping, ``AUTO_SAMPLE_BUDGET`` samples seen at most."""
+    return int(min(AUTO_MAX_EPOCHS, max(1, math.ceil(AUTO_SAMPLE_BUDGET / max(n_samples, 1)))))
+
+
+def resolve_training(epochs: Any, batch_size: Any, early_stopping: Any, n_samples: int | None) -> dict[str, Any]:
+    """Epochs, batch size and patience for ``n_samples`` training samples, "auto" resolved (None: the largest)."""
+    values = {"epochs": epochs, "batch_size": batch_size, "early_stopping": early_stopping}
+    for name, value in values.items():
+        if isinstance(value, str) and value != AUTO:
+            raise ConfigError(f"{name}={value!r}; expected an integer or 'auto'")
+    if epochs == AUTO:
+        values["epochs"] = auto_epochs(n_samples if n_samples is not None else 1)
+    if batch_size == AUTO:
+        values["batch_size"] = auto_batch_size(n_samples) if n_samples is not None else 256
+    if early_stopping == AUTO:
+        values["early_stopping"] = AUTO_PATIENCE if epochs == AUTO else None
+    return values
+
+
+def resolve_validation_fraction(value: Any, epochs: Any) -> float:
+    """The share of X held out: "auto" holds out ``AUTO_VALIDATION_FRACTION`` for early stopping only."""
+    if value == AUTO:
+        return AUTO_VALIDATION_FRACTION if epochs == AUTO else 0.0
+    if isinstance(value, str) or not 0 <= value < 1:
+        raise ConfigError(f"validation_fraction={value!r}; expected a value in [0, 1) or 'auto'")
+    return float(value)
+
+
+def resolve_model(cls: type, hidden: Any, code_activation: str) -> dict[str, Any]:
+    """The model-config entries for ``hidden`` and ``code_activation`` (None: the model's own default).
+
+    "auto" settles the vector-code dense model: a hidden layer and a linear code beat PCA where the
+    seed's 784-k-784 with a ReLU code does not. Other models keep their own defaults.
+    """
+    plain_dense = not (cls.is_image or cls.variational)
+    if hidden == AUTO:
+        hidden = AUTO_HIDDEN if plain_dense else ()
+    if isinstance(hidden, str):
+        raise ConfigError(f"hidden={hidden!r}; expected layer sizes such as (256,), () or 'auto'")
+    cfg: dict[str, Any] = {cls.hidden_param: tuple(hidden)} if hidden else {}
+    if cls.variational and code_activation in (AUTO, "relu"):
+        cfg["code_activation"] = "linear"  # a Gaussian code has no activation
+    elif code_activation == AUTO:
+        cfg["code_activation"] = "linear" if plain_dense else None
+    else:
+        cfg["code_activation"] = code_activation
+    return cfg
+
+
+def saved_train_config(values: Any) -> TrainConfig | None:
+    """The training settings a checkpoint was fitted with ("auto" resolved); None when it has none."""
+    if not isinstance(values, dict):
+        return None
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -74,14 +151,14 @@ PRESETS: dict[str, Preset] = {
             "contractive",
             "784-64 sigmoid code with a contractive penalty of 0.1 (exact Jacobian)",
             "Rifai et al., ICML 2011 (CAE-1)",
-            dict(model="dense", code_size=64, code_activation="sigmoid", loss="bce", contractive=0.1,
+            dict(model="dense", code_size=64, hidden=(), code_activation="sigmoid", loss="bce", contractive=0.1,
                  optimizer="adam", epochs=30, batch_size=128),
         ),
         Preset(
             "sparse-kl",
             "784-196 sigmoid code with KL sparsity (rho=0.05, beta=3)",
             "Ng, CS294A lecture notes 'Sparse autoencoder' (2011)",
-            dict(model="dense", code_size=196, code_activation="sigmoid", loss="bce", kl_sparsity=3.0, rho=0.05,
+            dict(model="dense", code_size=196, hidden=(), code_activation="sigmoid", loss="bce", kl_sparsity=3.0, rho=0.05,
                  optimizer="adam", epochs=30, batch_size=128),
         ),
         Preset(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from .. import runs
 from ..report.run_report import write_report
+from ..runs.describe import training_settings
 from ._base import DATA_DIR, RUN_DIR, SPLIT, Split, console, fmt, get_settings, notifier
 
 app = typer.Typer()
@@ -69,7 +70,7 @@ def models() -> None:
     for row in runs.describe_presets():
         layers = ",".join(map(str, row["hidden"])) or "none"
         settings = (f"{row['model']}, code {row['code_size'] or 'feature map'}, hidden {layers}, {row['loss']}, "
-                    f"{row['optimizer']} lr {fmt(row['lr']) if row['lr'] else 'default'}, {row['epochs']} epochs, "
+                    f"{row['optimizer']} lr {fmt(row['lr'])}, {row['epochs']} epochs, "
                     f"batch {row['batch_size']}")
         settings += "".join(f", {k} {v}" for k, v in row["other"].items())
         table.add_row(row["name"], settings, row["description"])
@@ -95,8 +96,10 @@ def info(run_dir: Path = RUN_DIR) -> None:
     console.print(table)
     console.print(f"parameters: {sum(r['params'] for r in rows):,}")
     summary = runs.history_summary(run.history)
-    console.print(f"history: {summary['epochs']} epochs of {est.epochs} "
-               f"(optimizer {est.optimizer}, lr {fmt(est.lr) or 'default'}, batch {est.batch_size})")
+    settings = training_settings(est)
+    cap = f"at most {settings['epochs']}, early stopping" if est.epochs == "auto" else str(settings["epochs"])
+    console.print(f"history: {summary['epochs']} epochs of {cap} "
+               f"(optimizer {est.optimizer}, lr {fmt(settings['lr'])}, batch {settings['batch_size']})")
     for key in ("loss", "val_loss"):
         if key in summary:
             s = summary[key]
@@ -104,9 +107,10 @@ def info(run_dir: Path = RUN_DIR) -> None:
                 f"  {key}: first {fmt(s['first'])}, last {fmt(s['last'])}, best {fmt(s['best'])} at epoch {s['best_epoch']}"
             )
     if "seconds" in summary:
-        console.print(
-            f"  time: {fmt(summary['seconds']['total'])} s, {fmt(summary['seconds']['median_per_epoch'])} s per epoch (median)"
-        )
+        seconds = summary["seconds"]
+        median = "median of epochs 2 on" if seconds["warm_up_excluded"] else "median"
+        console.print(f"  time: {fmt(seconds['total'])} s over {seconds['epochs_timed']} epochs, "
+                      f"{fmt(seconds['median_per_epoch'])} s per epoch ({median})")
     data = run.metrics.get("data")
     if data:
         console.print(f"data: {data['name']} ({data['n_train']:,} train / {data['n_test']:,} test) from {data['source']}")

@@ -24,9 +24,28 @@ def loss_figure(run):
     return loss_curves(history, title, _loss_label(run), val_label=val_label)
 
 
+def grid_indices(labels: np.ndarray | None, n: int = GRID_SAMPLES) -> np.ndarray:
+    """Which ``n`` samples a grid shows: with labels, every class in turn (one of each, then a second of
+    each, ...), so a test split sorted by class does not fill the grid with zeros; else the first ``n``.
+
+    (N,) labels -> (min(n, N),) indices, classes in sorted order, each class's samples in data order.
+    """
+    if labels is None:
+        return np.arange(n)
+    labels = np.asarray(labels)
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    picked: list[int] = []
+    for rank in range(max(len(c) for c in by_class)):
+        picked += [int(c[rank]) for c in by_class if rank < len(c)]
+        if len(picked) >= n:
+            break
+    return np.asarray(picked[:n], dtype=np.int64)
+
+
 def reconstruction_figure(run, ds, n: int = GRID_SAMPLES):
-    """Originals vs reconstructions of the first ``n`` samples of ``ds``; a line plot for non-images."""
-    x = ds.x[:n]
+    """Originals vs reconstructions of ``n`` samples of ``ds``, every class shown when ``ds`` has labels;
+    a line plot for non-images."""
+    x = ds.x[grid_indices(ds.y, min(n, len(ds)))]
     x_hat = run.estimator.reconstruct(x)
     originals, recons = as_images(x), as_images(np.clip(x_hat, 0, 1))
     code = run.estimator.model_.code_dim

@@ -13,10 +13,11 @@ from .. import metrics as _metrics
 from .. import report as _report
 from .._io import atomic_write_bytes, versions
 from ..errors import ConfigError
-from ..runs.describe import architecture, history_summary
+from ..runs.describe import architecture, epoch_timing, history_summary, parameters_that_matter, training_settings
 from ..runs.export import evaluate
 from ..runs.folder import REPORT_FILE, Run
 from ..runs.spec import Notify, quiet
+from .html import format_number
 from .run_figures import loss_figure, reconstruction_figure
 
 MAP_POINTS = 2000  # codes drawn on a 2-D map (t-SNE on more is slow and no clearer)
@@ -53,10 +54,10 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
     report = R.Report(f"deepae run: {run.path.resolve().name}", subtitle)
 
     rows = [[_metrics.LABELS.get(k, k), v] for k, v in evaluation["metrics"].items()]
-    timing = recorded.get("timing") or {}
-    rows += [[k.replace("_", " "), v] for k, v in timing.items() if v is not None]
+    rows += _timing_rows(run)
     report.sections.append(R.Section("Metrics", [R.Table(["metric", "value"], rows, caption=(
-        f"On {ds.name}; the timing is that of training. SSIM follows Wang et al. (2004), for images only."))]))
+        f"On {ds.name}; the timing is that of training (every epoch, across resumes; the median leaves out "
+        "epoch 1, which includes the warm-up). SSIM follows Wang et al. (2004), for images only."))]))
 
     blocks: list[R.Block] = []
     if run.history:
@@ -72,7 +73,7 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
     report.sections.append(R.Section("Training", blocks))
 
     report.sections.append(R.Section("Originals and reconstructions", [
-        R.Image(R.to_png(reconstruction_figure(run, ds)), "originals and reconstructions")]))
+        R.Image(R.to_png(reconstruction_figure(run, ds)), "originals and reconstructions")], wide=True))
 
     rng = np.random.default_rng(0)
     chosen = np.sort(rng.choice(len(ds), size=min(MAP_POINTS, len(ds)), replace=False))
@@ -102,11 +103,13 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
             R.Table(["class", "samples", "mean squared error per sample"], [[r["name"], r["n"], r["mean"]] for r in per_class]),
         ]))
 
-    params = est.get_params()
     report.sections.append(R.Section("Configuration", [
-        R.Table(["parameter", "value"], [[k, _show(v)] for k, v in params.items()], caption="AutoEncoder parameters"),
-        R.Table(["model config", "value"], [[k, _show(v)] for k, v in est.model_.config.to_dict().items()]),
-        R.Table(["data", "value"], [[k, _show(v)] for k, v in (recorded.get("data") or {}).items()]),
+        R.Table(["parameter", "value"], _parameter_rows(run), caption=(
+            "AutoEncoder parameters: the essential ones and those set away from their defaults; "
+            "'auto' shows what it resolved to")),
+        R.Table(["model config", "value"], [[k, _show(v)] for k, v in _model_config_that_matters(est.model_).items()]),
+        R.Table(["data", "value"], [[k, _show(v)] for k, v in (recorded.get("data") or {}).items()
+                                    if k in _DATA_SHOWN and v is not None]),
     ]))
     report.sections.append(R.Section("Architecture", [R.Table(
         ["block", "layers", "output shape", "parameters"],
@@ -114,6 +117,57 @@ def build_report(run: Run, ds, map_method: str = "pca", notify: Notify = quiet) 
     )]))
     report.sections.append(R.Section("Versions", [R.Table(["package", "version"], [[k, v] for k, v in versions().items()])]))
     return report
+
+
+# Model-config entries shown whatever their value; the others only where they differ from the default.
+_MODEL_SHOWN = ("input_shape", "hidden", "channels", "code_size", "activation", "code_activation", "output_activation")
+_DATA_SHOWN = ("name", "source", "sample_shape", "n_train", "n_test", "test")
+
+
+def _timing_rows(run: Run) -> list[list[Any]]:
+    timing = epoch_timing(run.history)
+    if not timing:
+        return []
+    n_train = (run.metrics.get("data") or {}).get("n_train")
+    rows = [["training seconds (all epochs)", timing["total"]],
+            ["seconds per epoch (median" + (", epoch 1 excluded)" if timing["warm_up_excluded"] else ")"),
+             timing["median_per_epoch"]]]
+    if n_train and timing["median_per_epoch"] > 0:
+        rows.append(["samples per second (training)", n_train / timing["median_per_epoch"]])
+    device = (run.metrics.get("timing") or {}).get("device")
+    return rows + ([["device", device]] if device else [])
+
+
+def _parameter_rows(run: Run) -> list[list[Any]]:
+    est = run.estimator
+    settings = training_settings(est)
+    resolved = {"epochs": f"{settings['epochs']} at most (early stopping, patience {settings['early_stopping']}); "
+                          f"{len(run.history)} trained",
+                "batch_size": settings["batch_size"], "hidden": _show(est.model_.config.to_dict().get("hidden", ())),
+                "code_activation": est.model_.config.to_dict().get("code_activation"), "loss": est.loss_,
+                "output_activation": est.model_.config.to_dict().get("output_activation"),
+                "early_stopping": settings["early_stopping"]}
+    rows = []
+    for key, value in parameters_that_matter(est).items():
+        shown = _show(value) if isinstance(value, (list, tuple, dict)) or value is None else value
+        if value == "auto" and key in resolved:
+            shown = f"auto: {format_number(resolved[key])}"
+        rows.append([key, shown])
+    return rows
+
+
+def _model_config_that_matters(model) -> dict[str, Any]:
+    config = model.config.to_dict()
+    defaults = type(model.config)().to_dict() if _constructible(type(model.config)) else {}
+    return {k: v for k, v in config.items() if k in _MODEL_SHOWN or k not in defaults or _show(defaults[k]) != _show(v)}
+
+
+def _constructible(cls) -> bool:
+    try:
+        cls()
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _show(value: Any) -> str:

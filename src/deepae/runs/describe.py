@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from ..api import AutoEncoder
-from ..presets import PRESETS
+from ..presets import PRESETS, resolve_model
 from ..registry import get_model_class, list_models
+from ..train import OPTIMIZERS
 
 
 def _block_text(module: torch.nn.Module | None) -> str:
@@ -57,10 +58,63 @@ def history_summary(history: list[dict[str, float]]) -> dict[str, Any]:
         if values:
             best = int(np.argmin(values))
             summary[key] = {"first": values[0], "last": values[-1], "best": values[best], "best_epoch": best + 1}
-    times = [h["time"] for h in history if "time" in h]
-    if times:
-        summary["seconds"] = {"total": sum(times), "median_per_epoch": statistics.median(times)}
+    timing = epoch_timing(history)
+    if timing:
+        summary["seconds"] = timing
     return summary
+
+
+def epoch_timing(history: list[dict[str, float]]) -> dict[str, Any] | None:
+    """Training seconds of every epoch of ``history`` (all of them, across resumes): total and median.
+
+    The median leaves out epoch 1, which carries the warm-up (allocations, kernel choices), when
+    there are other epochs to take it from. None when no epoch was timed.
+    """
+    times = [h["time"] for h in history if "time" in h]
+    if not times:
+        return None
+    steady = times[1:] if len(times) > 1 else times
+    return {"total": sum(times), "median_per_epoch": statistics.median(steady), "epochs_timed": len(times),
+            "warm_up_excluded": len(times) > 1}
+
+
+def effective_lr(optimizer: str, lr: float | None, optimizer_params: dict | None = None) -> float | None:
+    """The learning rate an optimizer runs with: ``lr``, else ``optimizer_params["lr"]``, else its default."""
+    if lr is not None:
+        return float(lr)
+    if optimizer_params and optimizer_params.get("lr") is not None:
+        return float(optimizer_params["lr"])
+    default = OPTIMIZERS.get(optimizer, (None, {}))[1].get("lr")
+    return None if default is None else float(default)
+
+
+def training_settings(estimator: AutoEncoder) -> dict[str, Any]:
+    """What a fitted estimator trained with, "auto" resolved: epochs (the cap), batch size, learning rate."""
+    cfg = getattr(estimator, "train_config_", None)
+    epochs = cfg.epochs if cfg is not None else estimator.epochs
+    batch = cfg.batch_size if cfg is not None else estimator.batch_size
+    patience = cfg.early_stopping if cfg is not None else estimator.early_stopping
+    return {"epochs": epochs, "batch_size": batch, "early_stopping": patience,
+            "lr": effective_lr(estimator.optimizer, estimator.lr, estimator.optimizer_params)}
+
+
+# Shown in a report whatever their value; every other parameter only where it differs from the default.
+ESSENTIAL_PARAMS = ("model", "code_size", "hidden", "loss", "optimizer", "lr", "epochs", "batch_size")
+
+
+def parameters_that_matter(estimator: AutoEncoder) -> dict[str, Any]:
+    """The estimator's essential parameters plus those set away from their defaults (``verbose`` aside)."""
+    base = AutoEncoder().get_params()
+    params = estimator.get_params()
+    shown = {k: params[k] for k in ESSENTIAL_PARAMS}
+    shown.update({k: v for k, v in params.items() if k not in shown and k != "verbose" and _differs(v, base.get(k))})
+    shown["lr"] = effective_lr(estimator.optimizer, estimator.lr, estimator.optimizer_params)
+    return shown
+
+
+def _differs(value: Any, default: Any) -> bool:
+    norm = (lambda v: list(v) if isinstance(v, tuple) else v)
+    return norm(value) != norm(default)
 
 
 _KEY_PARAMS = ("model", "code_size", "hidden", "loss", "optimizer", "lr", "epochs", "batch_size")
@@ -89,6 +143,10 @@ def describe_presets() -> list[dict[str, Any]]:
     rows = []
     for name, preset in sorted(PRESETS.items()):
         params = {**{k: base[k] for k in _KEY_PARAMS}, **preset.params}
+        params["lr"] = effective_lr(params["optimizer"], params["lr"], params.get("optimizer_params"))
+        if params["hidden"] == "auto":
+            cls = get_model_class(params["model"])
+            params["hidden"] = resolve_model(cls, "auto", "auto").get(cls.hidden_param, ())
         extra = {k: v for k, v in preset.params.items() if k not in _KEY_PARAMS and v != base.get(k)}
         rows.append({"name": name, **{k: params[k] for k in _KEY_PARAMS}, "other": extra, "data": preset.data,
                      "description": preset.description, "source": preset.source})
