@@ -15,9 +15,11 @@ Uses of the code: ``AutoEncoderOutlierDetector`` (anomaly detection by reconstru
 ``OutlierMixin`` like IsolationForest), ``AutoEncoderClustering`` (k-means or a GMM on the codes,
 optionally embedded by UMAP first or refined by DEC), ``CodeIndex`` (nearest-neighbour search on
 codes, exact in torch or faiss) and ``TextAutoEncoder`` (topics and retrieval on a bag of words).
+Compression: ``deepae.apps.codec`` (``compress``/``decompress`` and the ``.dae`` file format).
 The core (``models``, ``train``, ``data``) never imports this package.
 """
 
+from . import codec
 from .anomaly import AutoEncoderOutlierDetector
 from .cluster import AutoEncoderClustering, cluster_accuracy, clustering_scores
 from .colorize import colorize
@@ -28,6 +30,7 @@ from .unwatermark import unwatermark
 from .upscale import upscale
 
 __all__ = [
+    "codec",
     "AutoEncoderClustering",
     "AutoEncoderOutlierDetector",
     "CodeIndex",

@@ -1,0 +1,238 @@
+"""The ``.dae`` file format (version 1): a header, chunks of image records, an end record.
+
+All integers are unsigned LEB128 varints unless a width is given; CRC32 values are big-endian and
+*running*: each one covers every byte of the file from offset 0 up to the CRC itself, so a reader
+that has checked a chunk's CRC knows the header and every earlier chunk are intact too.
+
+    header   magic b"\\x89DAE" | version u8 (=1) | name_len u8 | model name (UTF-8)
+             | model digest (first 8 bytes of its SHA-256) | quality u8 (1..8) | CRC32
+    chunk    b"C" | image count (varint) | body length (varint) | body | CRC32
+             body = records: name_len | name (UTF-8) | mode u8 (0: L, 1: RGB) | width | height
+                             | payload length | payload (range-coded latents)
+    end      b"E" | total image count (varint) | CRC32
+
+A writer emits a chunk every 256 images or 1 MiB of payload, so a reader holds one chunk at a time:
+memory stays flat however many images a file holds.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from ._coding import CodecError
+
+MAGIC = b"\x89DAE"
+VERSION = 1
+DIGEST_BYTES = 8
+MODE_CODES = {"L": 0, "RGB": 1}
+MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
+MAX_NAME = 1024
+MAX_BODY = 1 << 31
+CHUNK_IMAGES = 256
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    model: str
+    digest: bytes
+    quality: int
+    size: int  # bytes, CRC included
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    mode: str
+    width: int
+    height: int
+    payload: bytes
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def header_bytes(model: str, digest: bytes, quality: int) -> bytes:
+    name = model.encode()[:255]
+    head = MAGIC + bytes([VERSION, len(name)]) + name + digest[:DIGEST_BYTES] + bytes([quality])
+    return head + zlib.crc32(head).to_bytes(4, "big")
+
+
+def record_bytes(rec: Record) -> bytes:
+    name = rec.name.encode()
+    if len(name) > MAX_NAME:
+        raise CodecError(f"image name {rec.name[:40]!r}... is longer than {MAX_NAME} bytes")
+    return (varint(len(name)) + name + bytes([MODE_CODES[rec.mode]]) + varint(rec.width) + varint(rec.height)
+            + varint(len(rec.payload)) + rec.payload)
+
+
+class _Reader:
+    """Reads a stream and keeps the running CRC; every failure is a CodecError."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.crc = 0
+        self.offset = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        data = bytearray()
+        while len(data) < n:  # read in pieces: a forged length never allocates more than the file holds
+            piece = self.stream.read(min(n - len(data), 1 << 22))
+            if not piece:
+                raise CodecError(f"the file ends inside the {what} (offset {self.offset + len(data)}): it is truncated")
+            data += piece
+        data = bytes(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.offset += n
+        return data
+
+    def varint(self, what: str, limit: int) -> int:
+        n = shift = 0
+        for _ in range(10):
+            byte = self.take(1, what)[0]
+            n |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                if n > limit:
+                    raise CodecError(f"{what} is {n}, more than {limit}: the file is damaged")
+                return n
+        raise CodecError(f"{what} is not a valid number: the file is damaged")
+
+    def check_crc(self, what: str) -> None:
+        expected = self.crc
+        stored = int.from_bytes(self.take(4, f"checksum of the {what}"), "big")
+        if stored != expected:
+            raise CodecError(f"checksum mismatch in the {what} at offset {self.offset - 4}: the file was edited or damaged")
+
+
+def read_header(reader: _Reader) -> Header:
+    magic = reader.stream.read(len(MAGIC))
+    reader.crc, reader.offset = zlib.crc32(magic), len(magic)
+    if magic != MAGIC:
+        raise CodecError("not a .dae file (no DAE magic bytes at the start)")
+    version = reader.take(1, "header")[0]
+    if version != VERSION:
+        raise CodecError(f"this .dae file is format version {version}; this deepae reads version {VERSION}")
+    name_len = reader.take(1, "header")[0]
+    try:
+        name = reader.take(name_len, "header").decode()
+    except UnicodeDecodeError:
+        raise CodecError("the model name in the header is not UTF-8: the file is damaged") from None
+    digest = reader.take(DIGEST_BYTES, "header")
+    quality = reader.take(1, "header")[0]
+    reader.check_crc("header")
+    return Header(version, name, digest, quality, reader.offset)
+
+
+def read_chunks(reader: _Reader) -> Iterator[list[Record]]:
+    """The records of each chunk, after its checksum passed; checks the end record."""
+    total = 0
+    while True:
+        tag = reader.take(1, "chunk tag")
+        if tag == b"E":
+            count = reader.varint("image count", 1 << 62)
+            reader.check_crc("end record")
+            if count != total:
+                raise CodecError(f"the end record counts {count} images but the file holds {total}: the file is damaged")
+            if reader.stream.read(1):
+                raise CodecError("bytes follow the end record: the file is damaged")
+            return
+        if tag != b"C":
+            raise CodecError(f"unknown record tag {tag!r} at offset {reader.offset - 1}: the file is damaged")
+        count = reader.varint("chunk image count", 1 << 24)
+        size = reader.varint("chunk length", MAX_BODY)
+        body = reader.take(size, "chunk")
+        reader.check_crc("chunk")
+        records = _parse_body(body, count)
+        total += count
+        yield records
+
+
+def _parse_body(body: bytes, count: int) -> list[Record]:
+    pos = 0
+
+    def num(what: str, limit: int) -> int:
+        nonlocal pos
+        n = shift = 0
+        while True:
+            if pos >= len(body) or shift > 63:
+                raise CodecError(f"chunk record {what} runs past the chunk: the file is damaged")
+            byte = body[pos]
+            pos += 1
+            n |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                if n > limit:
+                    raise CodecError(f"image {what} is {n}, more than {limit}: the file is damaged")
+                return n
+
+    def raw(n: int, what: str) -> bytes:
+        nonlocal pos
+        if pos + n > len(body):
+            raise CodecError(f"image {what} runs past the chunk: the file is damaged")
+        pos += n
+        return body[pos - n:pos]
+
+    records = []
+    for _ in range(count):
+        try:
+            name = raw(num("name length", MAX_NAME), "name").decode()
+        except UnicodeDecodeError:
+            raise CodecError("an image name is not UTF-8: the file is damaged") from None
+        mode = MODE_NAMES.get(raw(1, "mode")[0])
+        if mode is None:
+            raise CodecError("an image has an unknown mode (expected L or RGB): the file is damaged")
+        width, height = num("width", 65535), num("height", 65535)
+        if width < 1 or height < 1:
+            raise CodecError(f"an image is {width}x{height} pixels: the file is damaged")
+        payload = raw(num("payload length", MAX_BODY), "payload")
+        records.append(Record(name, mode, width, height, payload))
+    if pos != len(body):
+        raise CodecError("a chunk holds bytes after its last image: the file is damaged")
+    return records
+
+
+class ChunkWriter:
+    """Writes the header, then chunks of records as they fill, then the end record, keeping the running CRC."""
+
+    def __init__(self, stream: BinaryIO, header: bytes):
+        self.stream = stream
+        self.crc = 0
+        self.count = 0
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self._write(header)
+
+    def _write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.crc = zlib.crc32(data, self.crc)
+
+    def add(self, record: Record) -> None:
+        data = record_bytes(record)
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        if len(self.pending) >= CHUNK_IMAGES or self.pending_bytes >= CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        body = b"".join(self.pending)
+        self._write(b"C" + varint(len(self.pending)) + varint(len(body)) + body)
+        self._write(self.crc.to_bytes(4, "big"))
+        self.count += len(self.pending)
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self) -> None:
+        self.flush()
+        self._write(b"E" + varint(self.count))
+        self.stream.write(self.crc.to_bytes(4, "big"))

@@ -1,0 +1,332 @@
+"""The learned image codec: round trips, the .dae format's defences, streaming, the CLI, and a decoder fuzz."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from deepae.apps.codec import (
+    MAGIC,
+    SHIPPED,
+    CodecConfig,
+    CodecError,
+    CodecNet,
+    DaeWriter,
+    codec_from_net,
+    compress,
+    decompress,
+    info,
+    load_codec,
+    read_dae,
+    save_codec,
+)
+from deepae.cli import app
+from deepae.errors import CheckpointError, DataError
+
+try:
+    runner = CliRunner(mix_stderr=False)
+except TypeError:
+    runner = CliRunner()
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def _tiny(channels: int, seed: int = 0) -> CodecNet:
+    torch.manual_seed(seed)
+    lambdas = [0.01 * 2**i for i in range(8)]
+    return CodecNet(CodecConfig(channels=channels, width=8, latent=4, downsamplings=2, kernel=3, lambdas=lambdas))
+
+
+@pytest.fixture(scope="module")
+def gray():
+    return codec_from_net(_tiny(1), "tiny-gray")
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    return codec_from_net(_tiny(3, seed=1), "tiny-rgb")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("codec") / "tiny"
+    net = _tiny(3, seed=2)
+    net.eval()
+    net.prior.update_tables()
+    save_codec(path, net, "tiny-folder")
+    return path
+
+
+def _images(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (28, 28), dtype=np.uint8), rng.integers(0, 256, (13, 7, 3), dtype=np.uint8),
+            np.full((1, 1), 200, np.uint8), rng.integers(0, 256, (9, 33, 3), dtype=np.uint8)]
+
+
+def _direct(codec, image: np.ndarray, quality: int) -> np.ndarray:
+    """What the network reconstructs without entropy coding: the decoder must give exactly this."""
+    from deepae.apps.codec._coding import _planes, _to_pixels
+    from deepae.apps.codec._model import pad
+
+    x = _planes(image if image.ndim == 3 else image[..., None], codec.config.channels)
+    with torch.inference_mode():
+        y = codec.net.analysis(pad(x, codec.config.multiple), quality - 1)
+        med = codec.net.prior.medians[None, :, None, None]
+        x_hat = codec.net.synthesis(torch.round(y - med) + med, quality - 1)[:, :, :image.shape[0], :image.shape[1]]
+    return _to_pixels(x_hat, "L" if image.ndim == 2 else "RGB")
+
+
+# -- round trips ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["gray", "rgb"])
+@pytest.mark.parametrize("quality", [1, 3])
+def test_round_trip_gives_the_networks_reconstruction_exactly(which, quality, request):
+    codec = request.getfixturevalue(which)
+    images = _images()
+    out = decompress(compress(images, model=codec, quality=quality), model=codec)
+    assert [o.shape for o in out] == [i.shape for i in images] and all(o.dtype == np.uint8 for o in out)
+    for image, decoded in zip(images, out):
+        np.testing.assert_array_equal(decoded, _direct(codec, image, quality))
+
+
+def test_escape_symbols_code_values_outside_the_tables(gray):
+    net = _tiny(1, seed=5)
+    net.eval()
+    net.prior.update_tables()
+    net.prior.pmf_length.fill_(2)  # one real symbol + escape: almost every latent escapes
+    net.prior.pmf.zero_()
+    net.prior.pmf[:, :2] = 1
+    codec = codec_from_net(net, "narrow")
+    image = np.random.default_rng(3).integers(0, 256, (20, 24), dtype=np.uint8)
+    np.testing.assert_array_equal(decompress(compress([image], model=codec, quality=3), model=codec)[0],
+                                  _direct(codec, image, 3))
+
+
+def test_inputs_stacks_floats_and_names(gray):
+    digits = np.random.default_rng(0).random((3, 1, 12, 12)).astype(np.float32)  # deepae's (N, 1, H, W)
+    out = decompress(compress(digits, model=gray, quality=2), model=gray)
+    assert [o.shape for o in out] == [(12, 12)] * 3
+    data = compress(_images()[:2], model=gray, quality=2, names=["a.png", "dir/b.png"])
+    assert [(d.name, d.pixels.shape) for d in read_dae(data, model=gray)] == [("a.png", (28, 28)), ("dir/b.png", (13, 7, 3))]
+    meta = info(data)
+    assert meta["images"] == 2 and meta["bytes"] == len(data) and meta["model"] == "tiny-gray" and meta["quality"] == 2
+    assert issubclass(CodecError, DataError)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((4, 4, 2), np.uint8), "shape"),
+    (np.full((4, 4), 2.0), r"\[0, 1\]"),
+    (np.zeros((4, 4), np.int64), "dtype"),
+    (np.zeros((0, 4), np.uint8), "size"),
+])
+def test_bad_images_and_qualities_are_refused(gray, bad, match):
+    with pytest.raises(CodecError, match=match):
+        compress([bad], model=gray)
+    with pytest.raises(CodecError, match="quality"):
+        compress([np.zeros((4, 4), np.uint8)], model=gray, quality=9)
+
+
+def test_streaming_reads_one_chunk_at_a_time(gray):
+    buf = io.BytesIO()
+    digits = np.random.default_rng(1).integers(0, 256, (600, 8, 8), dtype=np.uint8)
+    with DaeWriter(buf, model=gray, quality=1) as writer:
+        for d in digits:
+            writer.add(d)
+    data = buf.getvalue()
+
+    class Counting(io.BytesIO):
+        def read(self, n=-1):
+            out = super().read(n)
+            self.high = max(getattr(self, "high", 0), self.tell())
+            return out
+
+    stream = Counting(data)
+    first = next(read_dae(stream, model=gray))
+    assert first.pixels.shape == (8, 8) and stream.high < len(data) / 2  # 600 images: the first chunk holds 256
+    assert len(decompress(data, model=gray)) == 600
+
+
+# -- the file format's defences -----------------------------------------------------------------------
+def _reforge(data: bytes, offset: int, new: bytes) -> bytes:
+    """Replace bytes in the header and recompute every running checksum: a forged, self-consistent file."""
+    head_len = 4 + 1 + 1 + data[5] + 8 + 1
+    out = bytearray(data)
+    out[offset:offset + len(new)] = new
+    out[head_len:head_len + 4] = zlib.crc32(bytes(out[:head_len])).to_bytes(4, "big")
+    pos = head_len + 4
+    while out[pos:pos + 1] == b"C":
+        p = pos + 1
+        for _ in range(2):
+            value = shift = 0
+            while True:
+                byte = out[p]
+                p += 1
+                value |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+        end = p + value
+        out[end:end + 4] = zlib.crc32(bytes(out[:end])).to_bytes(4, "big")
+        pos = end + 4
+    p = pos + 1
+    while out[p] & 0x80:
+        p += 1
+    out[p + 1:p + 5] = zlib.crc32(bytes(out[:p + 1])).to_bytes(4, "big")
+    return bytes(out)
+
+
+def test_truncated_and_edited_files_are_refused(gray):
+    data = compress(_images()[:2], model=gray, quality=2)
+    for cut in range(len(data)):
+        with pytest.raises(CodecError):
+            decompress(data[:cut], model=gray)
+    for i in range(len(data)):
+        edited = bytearray(data)
+        edited[i] ^= 0x10
+        with pytest.raises(CodecError):
+            decompress(bytes(edited), model=gray)
+    with pytest.raises(CodecError, match="after the end|follow the end"):
+        decompress(data + b"\0", model=gray)
+
+
+def test_forged_version_model_and_quality_are_refused_by_name(gray, rgb):
+    data = compress(_images()[:1], model=gray, quality=2)
+    assert _reforge(data, 0, b"") == data  # the forger's checksums are the writer's
+    with pytest.raises(CodecError, match="format version 2; this deepae reads version 1"):
+        decompress(_reforge(data, 4, b"\x02"), model=gray)
+    with pytest.raises(CodecError, match="made by the codec model 'tiny-gray'.*not by 'tiny-rgb'"):
+        decompress(data, model=rgb)
+    quality_at = 4 + 1 + 1 + data[5] + 8
+    with pytest.raises(CodecError, match="quality 9"):
+        decompress(_reforge(data, quality_at, b"\x09"), model=gray)
+    with pytest.raises(CodecError, match="not shipped"):
+        decompress(data)  # no model given, and the file names a model deepae does not ship
+    with pytest.raises(CodecError, match="not a .dae file"):
+        decompress(b"PK\x03\x04 not a dae file")
+    assert data.startswith(MAGIC)
+
+
+# -- fuzzing the decoder --------------------------------------------------------------------------------
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_fuzz_random_bytes(gray, data):
+    try:
+        decompress(MAGIC + b"\x01" + data if data[:1] == b"\x00" else data, model=gray)
+    except CodecError:
+        pass
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_mutated_files(gray, data):
+    valid = compress(_images(1)[:2], model=gray, quality=2)
+    mutated = bytearray(valid)
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        pos = data.draw(st.integers(0, max(len(mutated) - 1, 0)))
+        if kind == "flip" and mutated:
+            mutated[pos] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del mutated[pos:pos + data.draw(st.integers(1, 8))]
+        else:
+            mutated[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+    try:
+        out = decompress(bytes(mutated), model=gray)
+        assert all(o.dtype == np.uint8 for o in out)
+    except CodecError:
+        pass
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_forged_payloads_decode_or_raise(gray, data):
+    # A forger who recomputes the checksums: the payload itself must never crash the decoder.
+    from deepae.apps.codec._coding import decode_image
+
+    payload = data.draw(st.binary(max_size=64))
+    h, w = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 20))
+    mode = data.draw(st.sampled_from(["L", "RGB"]))
+    try:
+        out = decode_image(gray, payload, h, w, mode, data.draw(st.integers(1, 8)))
+        assert out.shape == ((h, w) if mode == "L" else (h, w, 3)) and out.dtype == np.uint8
+    except CodecError:
+        pass
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _error(result, match: str) -> None:
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and message.startswith("error: ") and "Traceback" not in message
+    assert match in message, message
+
+
+def test_cli_compress_decompress_info(folder, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)).save(src / "colour.png")
+    Image.fromarray(rng.integers(0, 256, (17, 12), dtype=np.uint8)).save(src / "sub" / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "single.jpg")
+    archive = tmp_path / "out.dae"
+    result = invoke("compress", src, tmp_path / "single.jpg", "-o", archive, "--model", folder, "--quality", 2)
+    assert result.exit_code == 0, result.output + result.stderr
+    result = invoke("codec-info", archive)
+    assert result.exit_code == 0 and "3 image(s)" in result.output and "tiny-folder" in result.output
+    assert "bits per pixel" in result.output
+    out = tmp_path / "decoded"
+    result = invoke("decompress", archive, "-o", out, "--model", folder)
+    assert result.exit_code == 0, result.output + result.stderr
+    sizes = {p.relative_to(out).as_posix(): (Image.open(p).size, Image.open(p).mode) for p in out.rglob("*.png")}
+    assert sizes == {"colour.png": ((41, 30), "RGB"), "sub/gray.png": ((12, 17), "L"), "single.png": ((20, 20), "RGB")}
+    # Outputs are never replaced without --force, and nothing is written on an error.
+    before = archive.read_bytes()
+    _error(invoke("compress", src, "-o", archive, "--model", folder), "already exists")
+    assert archive.read_bytes() == before
+    _error(invoke("decompress", archive, "-o", out, "--model", folder), "already exists")
+    assert invoke("decompress", archive, "-o", out, "--model", folder, "--force").exit_code == 0
+    # Without --model, the file names a model deepae does not ship.
+    _error(invoke("decompress", archive, "-o", tmp_path / "other"), "tiny-folder")
+
+
+def test_cli_bad_inputs(folder, tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    _error(invoke("compress", tmp_path / "notes.png", "-o", tmp_path / "x.dae", "--model", folder), "not a readable image")
+    assert not (tmp_path / "x.dae").exists()
+    _error(invoke("compress", tmp_path / "missing.png", "-o", tmp_path / "x.dae", "--model", folder), "no such")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
+    _error(invoke("compress", tmp_path / "ok.png", "-o", tmp_path / "x.dae", "--model", folder, "--quality", 9), "--quality 9")
+    _error(invoke("compress", tmp_path / "ok.png", "-o", tmp_path / "x.dae", "--model", tmp_path), "not a codec model")
+    assert invoke("compress", tmp_path / "ok.png", "-o", tmp_path / "x.dae", "--model", folder).exit_code == 0
+    data = (tmp_path / "x.dae").read_bytes()
+    (tmp_path / "cut.dae").write_bytes(data[:-5])
+    _error(invoke("decompress", tmp_path / "cut.dae", "-o", tmp_path / "o", "--model", folder), "truncated")
+    _error(invoke("codec-info", tmp_path / "cut.dae"), "truncated")
+    _error(invoke("codec-info", tmp_path / "ok.png"), "not a .dae file")
+    assert not (tmp_path / "o").exists()
+
+
+# -- the shipped models --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_round_trip(name):
+    try:
+        codec = load_codec(name)
+    except CheckpointError:
+        pytest.skip(f"no shipped {name} codec")
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(128, 40, (24, 20, codec.config.channels)), 0, 255).astype(np.uint8).squeeze()
+    data = compress([image], model=name, quality=8)
+    out = decompress(data)[0]
+    assert out.shape == image.shape and info(data)["model"] == name
