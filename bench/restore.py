@@ -371,7 +371,7 @@ def restore_speed(ctx: Context) -> Report:
     """Seconds per 768x512 Kodak image for each shipped restoration model (target <= 2 s on this CPU)."""
     images = kodak(ctx)[:2 if ctx.quick else 4]
     rows = []
-    for folder in sorted(p for p in R.WEIGHTS.glob("*") if (p / "config.json").is_file()):
+    for folder in R.shipped_models():
         task = R.describe_model(folder)["task"]
         model = R.load_task_model(task["name"], variant=task["variant"])
         opts = {"factor": int(task["variant"][1:])} if task["name"] == "upscale" else {}

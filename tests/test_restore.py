@@ -226,7 +226,7 @@ def test_train_task_from_the_cli(tmp_path):
 
 
 # -- shipped models and test-set hygiene ----------------------------------------------------------
-SHIPPED = sorted(p for p in R.WEIGHTS.glob("*") if (p / "config.json").is_file()) if R.WEIGHTS.is_dir() else []
+SHIPPED = R.shipped_models() if R.WEIGHTS.is_dir() else []
 
 
 def _kodak_digests() -> set[str]:

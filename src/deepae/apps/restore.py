@@ -149,6 +149,12 @@ def shipped_model_dir(task: str, variant: str | None = None) -> Path:
     return WEIGHTS / (task if variant is None else f"{task}-{variant}")
 
 
+def shipped_models() -> list[Path]:
+    """The folders of the shipped restoration models (the weights folder also holds other applications')."""
+    tasks = set(list_tasks())
+    return sorted(p for p in WEIGHTS.glob("*") if (p / "config.json").is_file() and p.name.split("-")[0] in tasks)
+
+
 def load_task_model(task: str, model: str | os.PathLike | None = None, variant: str | None = None) -> torch.nn.Module:
     """The model for ``task``: the shipped one when ``model`` is None, else the run folder ``model``.
 
