@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..._io import atomic_writer
 from ...errors import CheckpointError
 from ._coding import MODES, CodecError, as_image, decode_image, encode_image
 from ._format import DIGEST_BYTES, ChunkWriter, Header, Record, _Reader, header_bytes, read_chunks, read_header
@@ -154,18 +154,9 @@ def write_dae(path: str | os.PathLike, images: Iterable[tuple[str, Any]], model:
               quality: int = DEFAULT_QUALITY) -> dict[str, int]:
     """Stream (name, image) pairs into the file ``path`` atomically (temporary file, then rename)."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            with DaeWriter(fh, model, quality) as writer:
-                for name, image in images:
-                    writer.add(image, name)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as fh, DaeWriter(fh, model, quality) as writer:
+        for name, image in images:
+            writer.add(image, name)
     return {"images": writer.count, "bytes": path.stat().st_size}
 
 
