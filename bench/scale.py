@@ -191,11 +191,13 @@ def _ddp_rank(rank: int, world: int, port: int, data_dir: str, n: int, epochs: i
 
     x = _mnist_rows(data_dir, n)
     model, objective = _model()
-    trainer = Trainer(model, objective, _config(epochs=epochs, device="cpu"))
+    # several ranks: one fixed thread each, the launch the README gives for 2 ranks on 2 cores (OMP_NUM_THREADS=1)
+    trainer = Trainer(model, objective, _config(epochs=epochs, device="cpu", num_threads=1 if world > 1 else None))
     history = trainer.fit(x)
     if rank == 0:
         Path(out).write_text(json.dumps({"epoch_seconds": [h["time"] for h in history], "threads": trainer.threads.used}))
     if dist.is_initialized():
+        dist.barrier()  # no rank tears the group down while another still uses it (gloo aborts then)
         dist.destroy_process_group()
 
 
