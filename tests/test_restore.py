@@ -8,6 +8,7 @@ denoiser returns its input and an untrained upscaler the bicubic enlargement.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -244,6 +245,9 @@ def test_no_kodak_image_was_used_for_training():
         files = R.describe_model(folder)["training"]["files"]
         assert files and not {f["sha256"] for f in files} & kodak, folder.name
         assert not any("kodim" in f["name"] for f in files)
+    # the photo codec records its training photos the same way (the digits codec saw MNIST only)
+    files = json.loads((R.WEIGHTS / "codec-photo" / "config.json").read_text())["training"]["files"]
+    assert files and not {f["sha256"] for f in files} & kodak
 
 
 def test_shipped_models_are_small():
