@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from ._coding import CodecError
 
@@ -61,6 +61,19 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _read_varint(next_byte: Callable[[], int], what: str, limit: int) -> int:
+    """The unsigned LEB128 number whose bytes ``next_byte`` returns (at most 10 of them), up to ``limit``."""
+    n = 0
+    for shift in range(0, 70, 7):
+        byte = next_byte()
+        n |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            if n > limit:
+                raise CodecError(f"{what} is {n}, more than {limit}: the file is damaged")
+            return n
+    raise CodecError(f"{what} is not a valid number: the file is damaged")
+
+
 def header_bytes(model: str, digest: bytes, quality: int) -> bytes:
     name = model.encode()[:255]
     head = MAGIC + bytes([VERSION, len(name)]) + name + digest[:DIGEST_BYTES] + bytes([quality])
@@ -96,16 +109,7 @@ class _Reader:
         return data
 
     def varint(self, what: str, limit: int) -> int:
-        n = shift = 0
-        for _ in range(10):
-            byte = self.take(1, what)[0]
-            n |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if n > limit:
-                    raise CodecError(f"{what} is {n}, more than {limit}: the file is damaged")
-                return n
-        raise CodecError(f"{what} is not a valid number: the file is damaged")
+        return _read_varint(lambda: self.take(1, what)[0], what, limit)
 
     def check_crc(self, what: str) -> None:
         expected = self.crc
@@ -161,19 +165,14 @@ def _parse_body(body: bytes, count: int) -> list[Record]:
     pos = 0
 
     def num(what: str, limit: int) -> int:
-        nonlocal pos
-        n = shift = 0
-        while True:
-            if pos >= len(body) or shift > 63:
+        def next_byte() -> int:
+            nonlocal pos
+            if pos >= len(body):
                 raise CodecError(f"chunk record {what} runs past the chunk: the file is damaged")
-            byte = body[pos]
             pos += 1
-            n |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if n > limit:
-                    raise CodecError(f"image {what} is {n}, more than {limit}: the file is damaged")
-                return n
+            return body[pos - 1]
+
+        return _read_varint(next_byte, f"image {what}", limit)
 
     def raw(n: int, what: str) -> bytes:
         nonlocal pos
