@@ -78,6 +78,15 @@ CONFIGS: dict[str, dict] = {
        for name, extra in {"elu": {}, "lr2e-3": dict(lr=2e-3), "gelu": dict(activation="gelu"),
                            "bn": dict(model_params={"batch_norm": True}),
                            "bs64-lr5e-4": dict(batch_size=64, lr=5e-4)}.items()},
+    # sixth round, the re-selection on the validation split (issue 13): 30 complete cosine epochs per recipe,
+    # one choice varied at a time around AE_PARAMS (ELU, AdamW weight decay 0.2, batch 128, lr 2e-3, bf16)
+    **{f"val30-{name}": {**dict(epochs=30, activation="elu", batch_size=128, optimizer="adamw", lr=2e-3,
+                                precision="bf16", optimizer_params={"weight_decay": 0.2}), **extra}
+       for name, extra in {"elu": {}, "relu": dict(activation="relu"), "gelu": dict(activation="gelu"),
+                           "wd0": dict(optimizer_params={"weight_decay": 0.0}),
+                           "wd05": dict(optimizer_params={"weight_decay": 0.05}),
+                           "wd5": dict(optimizer_params={"weight_decay": 0.5}),
+                           "bs256": dict(batch_size=256)}.items()},
 }
 
 
