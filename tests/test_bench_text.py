@@ -26,7 +26,8 @@ def test_precision_at_k_counts_same_label_neighbours():
 def test_quick_run_writes_results(shared_data_dir, tmp_path, monkeypatch):
     if not (shared_data_dir / "reuters21578").is_dir():
         pytest.skip("no reuters21578/ in the shared data")
-    monkeypatch.setattr(text, "QUICK", {**text.QUICK, "n_train": 200, "n_test": 60, "epochs": 1})
+    grid = tuple({**g, "epochs": 1} for g in text.QUICK["grid"])
+    monkeypatch.setattr(text, "QUICK", {**text.QUICK, "n_train": 200, "n_test": 60, "grid": grid})
     assert main(["retrieval-reuters", "--quick", "--data-dir", str(shared_data_dir), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "retrieval-reuters.json").read_text())
     assert doc["quick"] is True and doc["headline"][0]["target"] == ">= LSA-50 at every k"

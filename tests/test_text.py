@@ -199,6 +199,21 @@ def test_repeatable_and_a_scikit_learn_estimator():
     assert pipe.predict(docs[:4]).shape == (4,)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule_sets_the_learning_rate_of_each_epoch(schedule):
+    docs, _ = _corpus(4)
+    model = TextAutoEncoder(**{**TINY, "epochs": 4, "lr_schedule": schedule}).fit(docs)
+    lrs = [h["lr"] for h in model.history_]
+    # the lr logged after epoch e; cosine: lr * (1 + cos(pi * e / epochs)) / 2, reaching 0 after the last epoch
+    expected = [1e-2] * 4 if schedule == "constant" else [1e-2 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(1, 5)]
+    np.testing.assert_allclose(lrs, expected, atol=1e-9)
+    if schedule == "cosine":
+        with pytest.raises(ConfigError, match="warm_start=True with lr_schedule='cosine'"):
+            model.set_params(warm_start=True).fit(docs)
+    with pytest.raises(ConfigError, match=r"lr_schedule='linear'; expected one of 'constant', 'cosine'"):
+        TextAutoEncoder(**{**TINY, "lr_schedule": "linear"}).fit(docs)
+
+
 # scikit-learn's estimator checks that apply to an estimator of texts (the rest feed it numeric arrays)
 TEXT_CHECKS = ["check_parameters_default_constructible", "check_no_attributes_set_in_init", "check_get_params_invariance",
                "check_set_params", "check_estimator_repr", "check_estimator_cloneable", "check_mixin_order"]

@@ -42,6 +42,7 @@ from .codes import check_fitted
 #   "log": log(1 + c); "tfidf": log(1 + c) * idf. Either way each row is scaled to unit length,
 #   so long and short documents give inputs of the same size.
 WEIGHTINGS = ("log", "tfidf")
+LR_SCHEDULES = ("constant", "cosine")  # how the learning rate moves over the epochs of a fit
 SECTION = "text_autoencoder"  # config.json section written by save
 STATE_FILE = "text_state.safetensors"  # training codes (for kneighbors) and idf weights
 _EVAL_BATCH = 1024
@@ -61,6 +62,8 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         training step (the target keeps them all).
     center : kneighbors measures the cosine of codes minus the training documents' mean code.
     epochs, batch_size, lr, weight_decay : training with Adam(W).
+    lr_schedule : "constant" keeps ``lr``; "cosine" lowers it from ``lr`` to 0 along a half cosine
+        over the ``epochs`` (cannot be continued by ``warm_start``).
     warm_start : ``fit`` on a fitted model trains it further (see ``fit``).
     random_state : seeds initialisation, shuffling and input dropout; None draws from torch's RNG.
     device : "auto", "cpu", "cuda", "mps". num_threads : CPU threads (None: all usable cores).
@@ -81,6 +84,7 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         batch_size: int = 64,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
         warm_start: bool = False,
         random_state: int | None = None,
         device: str = "auto",
@@ -99,6 +103,7 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
@@ -110,11 +115,15 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Learn the vocabulary and train the autoencoder on the documents ``X`` (an iterable of str).
 
         With ``warm_start=True`` a fitted model keeps its vocabulary and trains ``epochs`` more epochs
-        on ``X``; on the same documents, fits of 20 + 20 epochs give exactly the model of one 40-epoch fit.
+        on ``X``; on the same documents, fits of 20 + 20 epochs give exactly the model of one 40-epoch fit
+        (with ``lr_schedule="constant"``: a schedule cannot be continued, so it refuses warm starts).
         """
         self._check_params()
         docs = check_documents(X)
         if self.warm_start and hasattr(self, "model_"):
+            if self.lr_schedule != "constant":
+                raise ConfigError(f"warm_start=True with lr_schedule={self.lr_schedule!r}: a schedule spans one fit's "
+                                  "epochs and cannot be continued; fit once with all the epochs, or use 'constant'")
             counts = self._counts(docs)
         else:
             counts = self._start(docs)
@@ -123,7 +132,8 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             config = TrainConfig(
                 epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw" if self.weight_decay else "adam",
                 lr=self.lr, optimizer_params={"weight_decay": self.weight_decay} if self.weight_decay else {},
-                device=self.device, num_threads=self.num_threads, random_state=self.random_state, progress=self.verbose,
+                scheduler=None if self.lr_schedule == "constant" else self.lr_schedule, device=self.device,
+                num_threads=self.num_threads, random_state=self.random_state, progress=self.verbose,
             )
             trainer = self._trainer = Trainer(self.model_, self._loss, config)
         else:
@@ -158,6 +168,8 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_params(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise ConfigError(f"weighting={self.weighting!r}; expected one of {', '.join(map(repr, WEIGHTINGS))}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule={self.lr_schedule!r}; expected one of {', '.join(map(repr, LR_SCHEDULES))}")
         if not 0.0 <= float(self.input_dropout) < 1.0:
             raise ConfigError(f"input_dropout={self.input_dropout!r}; expected a share in [0, 1)")
         for name in ("max_features", "code_size"):
@@ -380,4 +392,4 @@ def check_documents(X: Any, what: str = "document") -> list[str]:
     return docs
 
 
-__all__ = ["WEIGHTINGS", "SparseRows", "TextAutoEncoder", "check_documents", "multinomial_nll"]
+__all__ = ["LR_SCHEDULES", "WEIGHTINGS", "SparseRows", "TextAutoEncoder", "check_documents", "multinomial_nll"]
