@@ -31,14 +31,26 @@ from ._core import Context, Report, Timer, mean_std, pyplot, register, save_figu
 # -- settings -----------------------------------------------------------------------------------
 # anomaly-mnist: a small conv autoencoder per digit (conv + max-pool levels, 16 and 32 channels, 16-d code). The last
 # VALIDATION_N training images are the validation split: normal = held-out images of the digit, anomalies
-# = the other digits among them; the detector is trained on the digit's images among the rest.
-ANOMALY_AE = dict(model="conv", hidden=(16, 32), code_size=16, code_activation="linear", epochs=6, batch_size=128,
+# = the other digits among them; the detector is trained on the digit's images among the rest. 30 epochs were chosen
+# on that split (ANOMALY_HISTORY); the previous 6 epochs scored .9666 there and .963 on the test set.
+ANOMALY_AE = dict(model="conv", hidden=(16, 32), code_size=16, code_activation="linear", epochs=30, batch_size=128,
                   optimizer="adam", lr=2e-3, loss="bce", output_activation="sigmoid")
 CODE_WEIGHTS = (0.25, 0.5, 0.75)  # the detector's code_weight, chosen on the validation split
 VALIDATION_N = 6000
-# cluster-mnist: N2D's recipe (autoencoder, UMAP to n_clusters dims with 20 neighbours, GMM), smaller net.
-CLUSTER_AE = dict(model="dense", hidden=(256, 64), code_size=10, code_activation="linear", epochs=10, batch_size=256,
-                  optimizer="adam", lr=1e-3, loss="bce", output_activation="sigmoid")
+# Validation-split candidates (seed 0, all 10 digits, mean AUROC at the best of code_weight 0.25 / 0.5 / 0.75; scratch
+# runs, not part of this benchmark): what chose the epochs above. No test AUROC was computed for any of them.
+ANOMALY_HISTORY = (
+    "6 epochs (the previous setting) .9679 (w=0.5); 15 epochs .9763 (w=0.5); 30 epochs .9782 (w=0.75, .9771 at 0.5); "
+    "12 epochs with 25% masking noise (denoising) .9720; on the 6-epoch models, other scores were worse than squared "
+    "error + Mahalanobis (.9679): + kNN distance in whitened code space (k=5) .9669, kNN instead of Mahalanobis .9640, "
+    "per-pixel standardised errors .9543, BCE error .9428. Cut short by a loaded CPU (7 digits): 15 epochs with cosine "
+    "decay .9802 vs .9804 for plain 15 epochs on the same digits (no gain)."
+)
+# cluster-mnist: N2D's recipe (McConville et al. 2020: a 784-500-500-2000-10 ReLU autoencoder with a linear code, UMAP
+# to n_clusters dims with 20 neighbours, GMM), trained 100 epochs instead of N2D's 1000 to fit the CPU budget. Set a
+# priori from the paper, not tuned on the labels (a first run used a (256, 64) net for 10 epochs: ACC 93.8 / NMI 86.4).
+CLUSTER_AE = dict(model="dense", hidden=(500, 500, 2000), code_size=10, code_activation="linear", activation="relu",
+                  epochs=100, batch_size=256, optimizer="adam", lr=1e-3, loss="bce", output_activation="sigmoid")
 GMM_RESTARTS = 20  # the estimator's default; the restart with the highest likelihood is kept (no labels)
 # search-images: one autoencoder per data set, 32-d codes, cosine distance.
 SEARCH_AE = dict(model="dense", hidden=(256,), code_size=32, code_activation="linear", epochs=10, batch_size=128,
@@ -128,6 +140,8 @@ def anomaly_mnist(ctx: Context) -> Report:
         f"chose {best_w}. The architecture ({ANOMALY_AE['hidden']} conv + max-pool, code {ANOMALY_AE['code_size']}, "
         f"{ANOMALY_AE['epochs']} epochs) was chosen among dense, pooled-conv and strided-conv candidates in exploratory "
         "runs on digits 1, 5 and 8, compared by validation AUROC on the same split (those runs also printed test AUROC).",
+        f"History: the previous committed run trained 6 epochs (validation .9666, test mean .963, 8/10 digits ahead). "
+        f"The epochs were then chosen on the validation split only, in scratch runs with one seed: {ANOMALY_HISTORY}",
         "Score: squared reconstruction error (summed over pixels), mixed with the Mahalanobis distance of the code to the "
         "training codes by the code weight, each standardised on the training digits.",
         "Peers in the same run and split: PCA-32 squared reconstruction error (scikit-learn PCA, fitted on the same "
@@ -210,9 +224,12 @@ def cluster_mnist(ctx: Context) -> Report:
                  "peer": f"k-means on PCA-10 {rows[1]['ACC %']:.1f} / {rows[1]['NMI %']:.1f}", "ratio": None,
                  "target": "ACC >= 95, NMI >= 90", "met": best["ACC %"] >= 95 and best["NMI %"] >= 90}]
     notes = [f"All {len(x):,} digits (train + test), labels used only to score. Settings are N2D's (UMAP to 10 dims, 20 "
-             f"neighbours, min_dist 0, GMM) on a smaller autoencoder ({CLUSTER_AE['hidden']}, code "
-             f"{CLUSTER_AE['code_size']}, {CLUSTER_AE['epochs']} epochs instead of 1000) to fit the CPU budget; none was "
-             "tuned on the labels. One seed.",
+             f"neighbours, min_dist 0, GMM) and N2D's autoencoder ({CLUSTER_AE['hidden']}, code "
+             f"{CLUSTER_AE['code_size']}), trained {CLUSTER_AE['epochs']} epochs instead of 1000 to fit the CPU budget; "
+             "none was tuned on the labels. One seed.",
+             "History: the previous committed run used a smaller autoencoder ((256, 64), code 10, 10 epochs) and scored "
+             "ACC 93.8 / NMI 86.4; the net and budget were then set to N2D's net and the longest run the CPU budget "
+             "allows, once, not by trying settings against the labels.",
              "History, for honesty: a first full run fitted the GMM once (n_init=1, for speed) and scored ACC 80.7 / NMI "
              "81.2: its map showed the 1s split in two clusters and 4/9 mixed. This run uses the estimator's default of "
              f"{GMM_RESTARTS} restarts, the best chosen by likelihood (no labels); nothing else changed.",
