@@ -233,7 +233,8 @@ def cluster_mnist(ctx: Context) -> Report:
              "History, for honesty: a first full run fitted the GMM once (n_init=1, for speed) and scored ACC 80.7 / NMI "
              "81.2: its map showed the 1s split in two clusters and 4/9 mixed. This run uses the estimator's default of "
              f"{GMM_RESTARTS} restarts, the best chosen by likelihood (no labels); nothing else changed.",
-             "seconds include the autoencoder's training for the deepae rows; 1 thread on a shared CPU."]
+             "seconds include the autoencoder's training for the deepae rows, on a shared CPU (the committed run set "
+             "OMP_NUM_THREADS=2)."]
     return Report("cluster-mnist: 70,000 MNIST digits, 10 clusters", rows, headline, {"seconds": seconds}, notes, [plot],
                   _umap_version())
 
