@@ -288,7 +288,8 @@ def _markdown(doc: dict[str, Any]) -> str:
     parts = [
         f"# {doc['title']}\n",
         f"`{doc['command']}` — {doc['date']}, {doc['wall_seconds']:.0f} s; {m['cpu_model']}, "
-        f"{m['cores_usable']} cores, torch {doc['versions']['torch']}{', ' + peers if peers else ''}.{shared}"
+        f"{m['cores_usable']} cores, {m['torch_threads']} torch threads, torch {doc['versions']['torch']}"
+        f"{', ' + peers if peers else ''}.{shared}"
         + (" **Quick mode: smoke test, not a result.**" if doc["quick"] else "") + "\n",
         markdown_table(doc["rows"]),
     ]

@@ -147,7 +147,7 @@ def anomaly_mnist(ctx: Context) -> Report:
         "Peers in the same run and split: PCA-32 squared reconstruction error (scikit-learn PCA, fitted on the same "
         "digits); PyOD's AutoEncoder with its defaults (10 epochs, [64, 32], per-pixel standardising, its seed 42), once "
         "per digit.",
-        f"deepae training: {np.median(seconds):.1f} s per model (median of {len(seconds)}), 1 thread, on a shared CPU.",
+        f"deepae training: {np.median(seconds):.1f} s per model (median of {len(seconds)}), on a shared CPU.",
     ]
     figures = {"auroc": {str(c): ours[c] for c in classes}, "validation_auroc": {str(w): v for w, v in val_auc.items()},
                "code_weight": best_w, "seconds_per_model": seconds}
@@ -233,8 +233,7 @@ def cluster_mnist(ctx: Context) -> Report:
              "History, for honesty: a first full run fitted the GMM once (n_init=1, for speed) and scored ACC 80.7 / NMI "
              "81.2: its map showed the 1s split in two clusters and 4/9 mixed. This run uses the estimator's default of "
              f"{GMM_RESTARTS} restarts, the best chosen by likelihood (no labels); nothing else changed.",
-             "seconds include the autoencoder's training for the deepae rows, on a shared CPU (the committed run set "
-             "OMP_NUM_THREADS=2)."]
+             "seconds include the autoencoder's training for the deepae rows, on a shared CPU."]
     return Report("cluster-mnist: 70,000 MNIST digits, 10 clusters", rows, headline, {"seconds": seconds}, notes, [plot],
                   _umap_version())
 
