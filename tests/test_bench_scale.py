@@ -57,6 +57,12 @@ def test_training_parts_run_on_lazy_data(npy, tmp_path):
     assert r["rows"] == 9000 and r["rss_trace"][-1][0] == 9000
 
 
+def test_dae_part_streams_digits_through_one_file(shared_data_dir, tmp_path):
+    r = scale._task_dae(str(tmp_path / "d.dae"), n=45, data_dir=str(shared_data_dir))
+    assert r["images"] == 45 and r["mismatched"] == 0 and r["bytes"] == (tmp_path / "d.dae").stat().st_size
+    assert [t[0] for t in r["trace"]["write"]] == [t[0] for t in r["trace"]["read"]] == list(range(2, 46, 2)) + [45]
+
+
 def test_epochs_part_reports_threads_and_checkpoint_cost(shared_data_dir):
     r = scale._task_epochs(str(shared_data_dir), n=600, epochs=2, threads="adaptive", checkpoint=True)
     assert len(r["epoch_seconds"]) == 2 and len(r["threads"]) == 2 and r["checkpoint_seconds"] > 0
@@ -64,7 +70,7 @@ def test_epochs_part_reports_threads_and_checkpoint_cost(shared_data_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, tiny", [
-    ("bigdata", dict(pngs=200, npy_mb=2, rows=5000)),
+    ("bigdata", dict(pngs=200, npy_mb=2, rows=5000, dae_digits=60)),
     ("scale", dict(ddp_n=512, ddp_epochs=1, epochs=1, reps=1)),
 ])
 def test_quick_run_writes_results(name, tiny, shared_data_dir, tmp_path, monkeypatch):
