@@ -157,26 +157,30 @@ def _task_dae(path: str, n: int, data_dir: str) -> dict[str, Any]:
     image: seconds each way, and the resident memory along both (``trace``: (images done, MB), write then read)."""
     from deepae.apps.codec import DaeWriter, read_dae
 
-    digits = np.rint(_mnist_rows(data_dir, 60_000) * 255).astype(np.uint8).reshape(-1, 28, 28)
+    digits = _mnist_rows(data_dir, 60_000)
+    digits = np.rint(np.multiply(digits, 255, out=digits), out=digits).astype(np.uint8).reshape(-1, 28, 28)
     every = max(1, n // 20)
     trace: dict[str, list] = {"write": [], "read": []}
+    seconds: dict[str, float] = {}
+
+    def done(part: str, count: int) -> None:
+        if count % every == 0 or count == n:
+            trace[part].append((count, round(_rss_mb(), 1)))
+
     start = time.perf_counter()
     with open(path, "wb") as fh, DaeWriter(fh, model="digits", quality=4) as writer:
         for i in range(n):
             writer.add(digits[i % len(digits)])
-            if (i + 1) % every == 0 or i + 1 == n:
-                trace["write"].append((i + 1, round(_rss_mb(), 1)))
-    written = time.perf_counter() - start
-    start, count, mismatched = time.perf_counter(), 0, 0
+            done("write", i + 1)
+    seconds["write"], start = time.perf_counter() - start, time.perf_counter()
+    count = mismatched = 0
     with open(path, "rb") as fh:
-        for image in read_dae(fh):
-            count += 1
+        for count, image in enumerate(read_dae(fh), 1):
             mismatched += image.pixels.shape != (28, 28)
-            if count % every == 0 or count == n:
-                trace["read"].append((count, round(_rss_mb(), 1)))
-    return {"images": count, "bytes": os.path.getsize(path), "mismatched": mismatched, "write_seconds": written,
-            "read_seconds": time.perf_counter() - start, "seconds": written + time.perf_counter() - start,
-            "trace": trace}
+            done("read", count)
+    seconds["read"] = time.perf_counter() - start
+    return {"images": count, "bytes": os.path.getsize(path), "mismatched": mismatched, "write_seconds": seconds["write"],
+            "read_seconds": seconds["read"], "seconds": seconds["write"] + seconds["read"], "trace": trace}
 
 
 def _task_epochs(data_dir: str, n: int, epochs: int, threads: str, checkpoint: bool) -> dict[str, Any]:
