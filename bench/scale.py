@@ -244,12 +244,19 @@ def _task_ddp(data_dir: str, n: int, epochs: int, world: int) -> dict[str, Any]:
             try:
                 mp.spawn(_ddp_rank, args=(world, _free_port(), data_dir, n, epochs, str(out)), nprocs=world, join=True)
             except mp.ProcessExitedException as exc:
-                # gloo sometimes aborts a rank as the group is torn down ("terminate called without an active
-                # exception"), after the training: rank 0 wrote its timings only once every epoch was done.
-                if exc.exit_code is not None or exc.signal_name != "SIGABRT" or not out.exists():
+                if not _teardown_abort(exc, out):
                     raise
                 return {**json.loads(out.read_text()), "teardown_abort": f"rank {exc.error_index}"}
         return json.loads(out.read_text())
+
+
+def _teardown_abort(exc: Exception, out: Path) -> bool:
+    """Whether ``exc`` is gloo aborting a rank after the training ("terminate called without an active exception").
+
+    Rank 0 writes its timings only once every epoch is done, so a SIGABRT with that file present came at the
+    teardown. torch reports a signal as a negative ``exit_code`` (-6) beside ``signal_name``.
+    """
+    return getattr(exc, "signal_name", None) == "SIGABRT" and out.exists()
 
 
 # -- bigdata ------------------------------------------------------------------------------------

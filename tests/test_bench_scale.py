@@ -80,3 +80,19 @@ def test_quick_run_writes_results(name, tiny, shared_data_dir, tmp_path, monkeyp
     assert doc["headline"] and all({"metric", "published", "ours", "peer", "ratio"} <= set(h) for h in doc["headline"])
     if name == "bigdata":
         assert all(row["under 1.5 GB"] for row in doc["rows"])
+
+
+def test_gloo_teardown_abort_is_told_from_a_failed_training(tmp_path):
+    from torch.multiprocessing import ProcessExitedException
+
+    out = tmp_path / "rank0.json"
+    # what torch.multiprocessing.spawn raises for a rank killed by a signal: a negative exit code and its name
+    abort = ProcessExitedException("process 1 terminated with signal SIGABRT", error_index=1, error_pid=1,
+                                   exit_code=-6, signal_name="SIGABRT")
+    assert not scale._teardown_abort(abort, out)  # rank 0 had not finished: the training failed
+    out.write_text("{}")
+    assert scale._teardown_abort(abort, out)
+    killed = ProcessExitedException("process 1 terminated with signal SIGKILL", error_index=1, error_pid=1,
+                                    exit_code=-9, signal_name="SIGKILL")
+    crashed = ProcessExitedException("process 1 terminated with exit code 1", error_index=1, error_pid=1, exit_code=1)
+    assert not scale._teardown_abort(killed, out) and not scale._teardown_abort(crashed, out)
