@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.decomposition import PCA
+from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -178,3 +178,43 @@ def test_save_load_round_trip_without_pickle(digits, autoencoder, tmp_path, code
         detector.save(tmp_path / "det")
     with pytest.raises(ConfigError, match="stores a deepae.AutoEncoder's run folder; this detector uses a PCA"):
         AutoEncoderOutlierDetector(PCA(4), error="squared").fit(X).save(tmp_path / "pca")
+
+
+def test_ensemble_averages_its_members_standardised_scores(digits):
+    X, _, X_test = digits
+    ensemble = AutoEncoderOutlierDetector(AutoEncoder(**SMALL), code_weight=0.5, n_models=3, random_state=4).fit(X)
+    assert len(ensemble.members_) == 3 and ensemble.autoencoder_ is ensemble.members_[0].autoencoder_
+    seeds = [m.autoencoder_.random_state for m in ensemble.members_]
+    assert len(set(seeds)) == 3  # drawn from the detector's random_state (SMALL sets none)
+    scores = [m.score_samples(X_test) for m in ensemble.members_]
+    assert not np.allclose(scores[0], scores[1])
+    np.testing.assert_allclose(ensemble.score_samples(X_test), np.mean(scores, axis=0), rtol=1e-6, atol=1e-9)
+    assert np.mean(ensemble.predict(X) == -1) == pytest.approx(0.1, abs=1 / len(X))
+    # the same three models given trained, as a list, make the same detector
+    frozen = [FrozenEstimator(m.autoencoder_) for m in ensemble.members_]
+    again = AutoEncoderOutlierDetector(frozen, code_weight=0.5).fit(X)
+    np.testing.assert_array_equal(again.score_samples(X_test), ensemble.score_samples(X_test))
+
+
+def test_ensemble_refuses_what_it_cannot_train(digits, autoencoder):
+    X = digits[0][:50]
+    with pytest.raises(ConfigError, match="n_models=2 trains 2 autoencoders, but autoencoder is a trained one"):
+        AutoEncoderOutlierDetector(FrozenEstimator(autoencoder), n_models=2).fit(X)
+    with pytest.raises(ConfigError, match="IncrementalPCA takes no random_state, so its 2 copies would be one model"):
+        AutoEncoderOutlierDetector(IncrementalPCA(4), n_models=2, error="squared").fit(X)
+    with pytest.raises(ConfigError, match="a list of 2 models and n_models=3"):
+        AutoEncoderOutlierDetector([FrozenEstimator(autoencoder)] * 2, n_models=3).fit(X)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match=f"n_models={bad!r}; expected a whole number >= 1"):
+            AutoEncoderOutlierDetector(n_models=bad).fit(X)
+
+
+def test_ensemble_save_load_round_trip(digits, tmp_path):
+    X, _, X_test = digits
+    ensemble = AutoEncoderOutlierDetector(AutoEncoder(**FAST), code_weight=0.4, n_models=2).fit(X)
+    ensemble.save(tmp_path / "det")
+    assert sorted(p.name for p in (tmp_path / "det").iterdir()) == ["detector.json", "member-0", "member-1"]
+    again = AutoEncoderOutlierDetector.load(tmp_path / "det")
+    assert len(again.members_) == 2 and again.n_models == 2
+    np.testing.assert_allclose(again.score_samples(X_test), ensemble.score_samples(X_test), rtol=1e-6, atol=1e-6)
+    assert again.offset_ == ensemble.offset_

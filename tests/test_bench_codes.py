@@ -33,3 +33,16 @@ def test_precision_at_counts_same_label_neighbours():
 
     labels = np.array([0, 0, 1, 1])
     assert codes._precision_at(labels, np.array([[0, 1], [0, 2]]), np.array([0, 1])) == pytest.approx(0.75)
+
+
+def test_anomaly_chooses_between_single_models_and_their_ensemble(shared_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(codes, "QUICK", TINY)
+    assert main(["anomaly-mnist", "--quick", "--data-dir", str(shared_data_dir), "--out", str(tmp_path), "--seeds", "2"]) == 0
+    doc = json.loads((tmp_path / "anomaly-mnist.json").read_text())
+    figures = doc["figures"]
+    assert set(figures["validation_auroc"]) == {f"{k} {w}" for k in ("single", "ensemble") for w in TINY["code_weights"]}
+    mean = {key: sum(v) / len(v) for key, v in figures["validation_auroc"].items()}
+    assert max(mean, key=mean.get) == f"{figures['detector']} {figures['code_weight']}"
+    size = codes.ENSEMBLE  # models per seed
+    assert all(len(v) == (2 * size if figures["detector"] == "single" else 2) for v in figures["auroc"].values())
+    assert all(len(v) == 2 * size for v in figures["auroc_single_models"].values())

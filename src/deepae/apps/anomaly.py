@@ -7,8 +7,13 @@ scikit-learn's IsolationForest: ``score_samples`` is higher for more normal samp
 ``decision_function`` is ``score_samples - offset_`` and negative for outliers, ``predict`` gives
 +1 (inlier) or -1 (outlier).
 
+``n_models`` trains several autoencoders from different seeds and averages their standardised
+scores: an ensemble, whose score depends less on one training run's luck (the anomaly-mnist
+benchmark chose it on its validation split).
+
 ``save(folder)`` writes ``detector.json`` (parameters and fitted numbers), ``detector.safetensors``
-(the code covariance, when used) and the autoencoder's own run folder under ``autoencoder/``;
+(the code covariance, when used) and the autoencoder's own run folder under ``autoencoder/``; an
+ensemble writes one such folder per model under ``member-<i>/`` beside its ``detector.json``.
 ``AutoEncoderOutlierDetector.load(folder)`` reads them back. No pickle.
 """
 
@@ -25,8 +30,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
-from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.covariance import LedoitWolf
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import validate_data
 
 from .._io import atomic_write_bytes, atomic_write_json
@@ -63,10 +69,15 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
         features), its negative log-likelihood up to constants; "squared": squared error summed over
         features (also works for stand-ins such as ``PCA``).
     random_state : seeds the autoencoder when it has no ``random_state`` of its own.
+    n_models : train this many copies of ``autoencoder`` from different seeds and average their
+        scores (each standardised on the training data by its own model). The seeds are drawn from
+        the autoencoder's ``random_state``, else the detector's. A list of models as ``autoencoder``
+        (any of the forms above, e.g. several ``FrozenEstimator``) is an ensemble of those.
 
     Attributes
     ----------
-    autoencoder_ : the fitted model.
+    autoencoder_ : the fitted model (an ensemble's first).
+    members_ : an ensemble's single-model detectors, whose mean score is the score; None for one model.
     offset_ : ``score_samples`` threshold: the ``contamination`` quantile of the training scores.
     error_stats_, distance_stats_ : (mean, std) used to standardise each part; None when unused.
     code_covariance_ : the fitted ``LedoitWolf`` on the training codes, None when ``code_weight=0``.
@@ -80,12 +91,14 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
         code_weight: float = 0.0,
         error: str = "loss",
         random_state: Any = None,
+        n_models: int = 1,
     ):
         self.autoencoder = autoencoder
         self.contamination = contamination
         self.code_weight = code_weight
         self.error = error
         self.random_state = random_state
+        self.n_models = n_models
 
     def _check_params(self) -> None:
         c = self.contamination
@@ -101,14 +114,46 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
             raise ConfigError(f"code_weight={w!r}; expected a number in [0, 1] (0: reconstruction error only)")
         if self.error not in ERRORS:
             raise ConfigError(f"error={self.error!r}; expected one of {', '.join(map(repr, ERRORS))}")
+        n, ae = self.n_models, self.autoencoder
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"n_models={n!r}; expected a whole number >= 1, the number of autoencoders averaged")
+        if isinstance(ae, (list, tuple)):
+            if not ae or n not in (1, len(ae)):
+                raise ConfigError(f"autoencoder is a list of {len(ae)} models and n_models={n}; expected a non-empty "
+                                  "list, with n_models 1 or its length")
+        elif n > 1 and isinstance(ae, (str, os.PathLike, FrozenEstimator)):
+            raise ConfigError(f"n_models={n} trains {n} autoencoders, but autoencoder is a trained one ({ae!r}); pass "
+                              "an untrained AutoEncoder, or a list of trained ones")
+
+    def _member_sources(self) -> list[tuple[Any, int | None]]:
+        """The ``autoencoder=`` parameter and seed of each model of an ensemble (one pair for a single model)."""
+        ae, n = self.autoencoder, self.n_models
+        if isinstance(ae, (list, tuple)):
+            return list(zip(ae, derive_seeds(self.random_state, len(ae))))
+        if n == 1:
+            return [(ae, derive_seeds(self.random_state, 1)[0])]
+        ae = AutoEncoder() if ae is None else ae
+        own = ae.get_params(deep=False).get("random_state", "absent") if hasattr(ae, "get_params") else "absent"
+        if own == "absent":
+            raise ConfigError(f"n_models={n}: {type(ae).__name__} takes no random_state, so its {n} copies would be "
+                              "one model; pass n_models=1")
+        seeds = derive_seeds(self.random_state if own is None else own, n)
+        return [(clone(ae).set_params(random_state=seed), seed) for seed in seeds]
 
     def fit(self, X: Any, y: Any = None) -> "AutoEncoderOutlierDetector":
         """Train the autoencoder on ``X`` (unless it is already trained) and set ``offset_`` (``y`` is ignored)."""
         self._check_params()
         X = validate_data(self, X, dtype=np.float32, allow_nd=True)
-        (seed,) = derive_seeds(self.random_state, 1)
-        self.autoencoder_ = fit_autoencoder(self.autoencoder, X, seed)
-        self.error_stats_ = self.distance_stats_ = self.code_covariance_ = None
+        sources = self._member_sources()
+        self.members_ = self.error_stats_ = self.distance_stats_ = self.code_covariance_ = None
+        if len(sources) > 1:
+            params = dict(contamination=self.contamination, code_weight=self.code_weight, error=self.error)
+            self.members_ = [type(self)(source, random_state=seed, **params).fit(X) for source, seed in sources]
+            self.autoencoder_ = self.members_[0].autoencoder_
+            self.offset_ = float(np.percentile(self._mean_score(X), 100.0 * self.contamination))
+            return self
+        source, seed = sources[0]
+        self.autoencoder_ = fit_autoencoder(source, X, seed)
         if self.code_weight > 0:
             self.code_covariance_ = LedoitWolf().fit(self._codes(X))
         errors, distances = self._parts(X)
@@ -141,10 +186,15 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
             anomaly = anomaly + self.code_weight * (distances - mean) / scale
         return -anomaly
 
+    def _mean_score(self, X: np.ndarray) -> np.ndarray:
+        """An ensemble's score of validated ``X``: the mean of its members' scores."""
+        return np.mean([m._combine(*m._parts(X)) for m in self.members_], axis=0)
+
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality of each sample, the negated anomaly score: higher is more normal. (n_samples,)"""
         check_fitted(self)
-        return self._combine(*self._parts(validate_data(self, X, dtype=np.float32, allow_nd=True, reset=False)))
+        X = validate_data(self, X, dtype=np.float32, allow_nd=True, reset=False)
+        return self._mean_score(X) if self.members_ else self._combine(*self._parts(X))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers. (n_samples,)"""
@@ -161,20 +211,28 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
         An existing, non-empty folder is refused unless ``force``.
         """
         check_fitted(self)
-        if not isinstance(self.autoencoder_, AutoEncoder):
-            raise ConfigError(
-                f"save() stores a deepae.AutoEncoder's run folder; this detector uses a {type(self.autoencoder_).__name__}"
-            )
+        for member in self.members_ or [self]:
+            if not isinstance(member.autoencoder_, AutoEncoder):
+                raise ConfigError("save() stores a deepae.AutoEncoder's run folder; this detector uses a "
+                                  f"{type(member.autoencoder_).__name__}")
         path = Path(path)
         if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not force)):
             raise ConfigError(f"detector folder '{path}' already exists; pass force=True (--force) to overwrite it")
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "autoencoder"}
+        if self.members_:
+            (path / DETECTOR_FILE).unlink(missing_ok=True)  # a half-written folder must not read as complete
+            for i, member in enumerate(self.members_):
+                member.save(path / f"{MEMBER_PREFIX}{i}", force=force)
+            state = {"format": DETECTOR_FORMAT, "format_version": 2, "params": params, "offset": self.offset_,
+                     "members": len(self.members_), "n_features_in": int(self.n_features_in_)}
+            atomic_write_json(path / DETECTOR_FILE, state)
+            return path
         self.autoencoder_.save(path / AUTOENCODER_DIR, include_optimizer=False)
         if self.code_covariance_ is not None:
             cov = self.code_covariance_
             tensors = {k: torch.from_numpy(np.ascontiguousarray(getattr(cov, k), dtype=np.float64))
                        for k in ("location_", "covariance_", "precision_")}
             atomic_write_bytes(path / TENSORS_FILE, st_save(tensors, metadata={"format": DETECTOR_FORMAT}))
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "autoencoder"}
         state = {"format": DETECTOR_FORMAT, "format_version": 1, "params": params, "offset": self.offset_,
                  "error_stats": self.error_stats_, "distance_stats": self.distance_stats_,
                  "shrinkage": None if self.code_covariance_ is None else float(self.code_covariance_.shrinkage_),
@@ -194,6 +252,14 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
             state = json.loads(meta_path.read_text())
             if state.get("format") != DETECTOR_FORMAT:
                 raise ValueError(f"format={state.get('format')!r}")
+            if "members" in state:
+                members = [cls.load(path / f"{MEMBER_PREFIX}{i}") for i in range(int(state["members"]))]
+                detector = cls(autoencoder=[m.autoencoder for m in members], **state["params"])
+                detector._check_params()
+                detector.members_, detector.autoencoder_ = members, members[0].autoencoder_
+                detector.offset_, detector.n_features_in_ = float(state["offset"]), int(state["n_features_in"])
+                detector.error_stats_ = detector.distance_stats_ = detector.code_covariance_ = None
+                return detector
             detector = cls(autoencoder=str(path / AUTOENCODER_DIR), **state["params"])
             detector._check_params()
             detector.offset_ = float(state["offset"])
@@ -203,7 +269,7 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"cannot read '{meta_path}': {type(exc).__name__}: {exc}") from None
         detector.autoencoder_ = AutoEncoder.load(path / AUTOENCODER_DIR)
-        detector.code_covariance_ = None
+        detector.members_ = detector.code_covariance_ = None
         if detector.code_weight > 0:
             try:
                 tensors = st_load((path / TENSORS_FILE).read_bytes())
@@ -221,5 +287,6 @@ DETECTOR_FORMAT = "deepae-outlier-detector"
 DETECTOR_FILE = "detector.json"
 TENSORS_FILE = "detector.safetensors"
 AUTOENCODER_DIR = "autoencoder"
+MEMBER_PREFIX = "member-"
 
 __all__ = ["AutoEncoderOutlierDetector"]

@@ -277,6 +277,8 @@ def anomaly_fit(
     code_weight: float = typer.Option(0.0, "--code-weight", help="Weight of the code-space distance in the score, in [0, 1]."),
     code_size: int = typer.Option(32, "--code-size", min=1, help="Code size of an autoencoder trained here."),
     epochs: int = typer.Option(20, "--epochs", min=1, help="Epochs of an autoencoder trained here."),
+    models: int = typer.Option(1, "--models", min=1,
+                               help="Train this many autoencoders from different seeds and average their scores."),
     split: Split = _TRAIN_SPLIT,
     data_dir: Optional[Path] = DATA_DIR,
     seed: int = _SEED,
@@ -288,11 +290,13 @@ def anomaly_fit(
     Example:
       deepae anomaly fit normal_parts/ -o detector/ --contamination 0.05
       deepae anomaly fit mnist -o detector/ --autoencoder runs/demo
+      deepae anomaly fit normal_parts/ -o detector/ --models 3
     """
     from ..api import AutoEncoder
 
     runs.check_output(output, force, (data, data_dir, autoencoder))
-    AutoEncoderOutlierDetector(contamination=contamination, code_weight=code_weight)._check_params()  # before any work
+    AutoEncoderOutlierDetector(None if autoencoder is None else str(autoencoder), contamination=contamination,
+                               code_weight=code_weight, n_models=models)._check_params()  # before any work
     if autoencoder is not None:
         run = runs.open_run(autoencoder)
         x = runs.load_for_run(run, data, split.value, data_dir).x
@@ -302,10 +306,12 @@ def anomaly_fit(
         if len(x) == 0:
             raise DataError(f"DATA '{data}' holds no samples")
         model = AutoEncoder(code_size=code_size, epochs=epochs, verbose=not get_settings(ctx).quiet)
-    det = AutoEncoderOutlierDetector(model, contamination=contamination, code_weight=code_weight, random_state=seed).fit(x)
+    det = AutoEncoderOutlierDetector(model, contamination=contamination, code_weight=code_weight, random_state=seed,
+                                     n_models=models).fit(x)
     det.save(output, force=force)
     flagged = int(np.sum(det.predict(x) == -1))
-    console.print(f"Wrote {output}: detector fitted on {len(x):,} samples, {flagged:,} flagged as outliers "
+    console.print(f"Wrote {output}: detector ({models} model{'s' * (models > 1)}) fitted on {len(x):,} samples, "
+                  f"{flagged:,} flagged as outliers "
                   f"(contamination {contamination}), threshold {det.offset_:.4g}")
 
 
@@ -330,7 +336,9 @@ def anomaly_score(
             raise ConfigError(f"output '{output}' must be a .csv file")
         runs.check_output(output, force, (data, data_dir, model_dir))
     det = AutoEncoderOutlierDetector.load(model_dir)
-    ds = runs.load_for_run(runs.open_run(det.autoencoder), data, split.value, data_dir)
+    # an ensemble's models were trained on the same data: the first one's run says how to read DATA
+    first = det.autoencoder[0] if isinstance(det.autoencoder, list) else det.autoencoder
+    ds = runs.load_for_run(runs.open_run(first), data, split.value, data_dir)
     scores = det.score_samples(ds.x)
     outlier = scores - det.offset_ < 0
     names = ds.names or [str(i) for i in range(len(ds))]
