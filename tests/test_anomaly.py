@@ -218,3 +218,12 @@ def test_ensemble_save_load_round_trip(digits, tmp_path):
     assert len(again.members_) == 2 and again.n_models == 2
     np.testing.assert_allclose(again.score_samples(X_test), ensemble.score_samples(X_test), rtol=1e-6, atol=1e-6)
     assert again.offset_ == ensemble.offset_
+
+
+def test_score_is_linear_in_the_code_weight(digits, autoencoder):
+    """(1 - w) * score(w=0) + w * score(w=1): what lets anomaly-mnist score each model once for every weight."""
+    X, _, X_test = digits
+    ends = [AutoEncoderOutlierDetector(FrozenEstimator(autoencoder), code_weight=w).fit(X).score_samples(X_test)
+            for w in (0.0, 1.0)]
+    mixed = AutoEncoderOutlierDetector(FrozenEstimator(autoencoder), code_weight=0.65).fit(X).score_samples(X_test)
+    np.testing.assert_allclose(mixed, 0.35 * ends[0] + 0.65 * ends[1], rtol=1e-6, atol=1e-9)
