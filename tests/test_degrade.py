@@ -270,6 +270,24 @@ def test_paired_same_items_for_any_workers_and_runs(folder):
     assert all(torch.equal(a, b) for a, b in zip(first, epoch(2)))
 
 
+def test_paired_cache_gives_the_same_items_and_stays_in_budget(folder, monkeypatch):
+    from deepae.data import _paired
+
+    plain = PairedImageDataset([folder], CROP, CHOICES, samples_per_epoch=15, seed=1)
+    cached = PairedImageDataset([folder], CROP, CHOICES, samples_per_epoch=15, seed=1, cache_mb=1)
+    reads = []
+    read = _paired._read
+    monkeypatch.setattr(_paired, "_read", lambda path, mode: reads.append(path) or read(path, mode))
+    for i in range(15):
+        assert all(torch.equal(a, b) for a, b in zip(plain[i], cached[i]))
+    assert len(reads) == 15 + 5  # every item decodes its file, the cache each of the five files once
+    assert sum(a.nbytes for a in cached._cache.values()) <= 2**20
+    small = PairedImageDataset([folder], CROP, "gaussian", cache_mb=0.03)  # room for one 40x48 RGB image
+    for i in range(5):
+        small[i]
+    assert len(small._cache) == 1
+
+
 def test_paired_set_epoch_changes_crops(folder):
     ds = PairedImageDataset(folder / "rgb.png", CROP, "gaussian", samples_per_epoch=4)
     before = [ds[i][1] for i in range(4)]
@@ -309,6 +327,8 @@ def test_paired_data_errors(folder, tmp_path):
         (dict(crop_size=0), "crop_size=0"),
         (dict(mode="CMYK"), "mode='CMYK'"),
         (dict(samples_per_epoch=0), "samples_per_epoch=0"),
+        (dict(cache_mb=-1), "cache_mb=-1"),
+        (dict(cache_mb=True), "cache_mb=True"),
     ],
 )
 def test_paired_config_errors(folder, kwargs, message):

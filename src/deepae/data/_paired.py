@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,11 @@ class PairedImageDataset(torch.utils.data.Dataset):
     items are the same whatever the number of DataLoader workers or the order they are read in;
     call ``set_epoch(e)`` before each epoch for fresh crops (with ``persistent_workers=False``, the
     default, so that workers see the new epoch). ``samples_per_epoch`` defaults to the number of files.
+
+    ``cache_mb`` keeps up to that many megabytes of decoded images (float32) in memory, least recently
+    used out first, so that an image is decoded once rather than for every crop taken from it. Each
+    process reading items keeps its own cache: a DataLoader worker that is not persistent starts
+    empty each epoch. 0 (the default) keeps nothing.
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class PairedImageDataset(torch.utils.data.Dataset):
         mode: str = "RGB",
         samples_per_epoch: int | None = None,
         seed: int = 0,
+        cache_mb: float = 0,
     ) -> None:
         if mode not in _MODES:
             raise ConfigError(f"mode={mode!r}; expected one of {list(_MODES)}")
@@ -68,6 +75,8 @@ class PairedImageDataset(torch.utils.data.Dataset):
             raise ConfigError(f"samples_per_epoch={samples_per_epoch!r}; expected a positive integer or None")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seed={seed!r}; expected an integer >= 0")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not 0 <= cache_mb < math.inf:
+            raise ConfigError(f"cache_mb={cache_mb!r}; expected a number of megabytes >= 0")
         single = isinstance(paths, (str, os.PathLike))
         self.files = [f for p in ([paths] if single else paths) for f in _find_images(Path(p))[0]]
         if not self.files:
@@ -79,6 +88,8 @@ class PairedImageDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.input_shape = _check_shapes(self.choices, _MODES[mode], crop_size)
+        self.cache_mb = cache_mb
+        self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     def set_epoch(self, epoch: int) -> None:
         """Use the crops and degradations of ``epoch``."""
@@ -92,7 +103,7 @@ class PairedImageDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         generator = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, index))
         path = self.files[index % len(self.files)]
-        image = _read(path, self.mode)  # (H, W, C) float32
+        image = self._image(path)  # (H, W, C) float32
         height, width = image.shape[:2]
         size = self.crop_size
         if height < size or width < size:
@@ -105,6 +116,19 @@ class PairedImageDataset(torch.utils.data.Dataset):
         name, level, options = self.choices[int(torch.randint(len(self.choices), (1,), generator=generator))]
         level = _sample_level(name, level, generator)
         return degrade(name, target, level, generator=generator, **options), target
+
+    def _image(self, path: Path) -> np.ndarray:
+        """The decoded image, from the cache when it holds it."""
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        image = _read(path, self.mode)
+        budget = self.cache_mb * 2**20
+        if image.nbytes <= budget:
+            self._cache[path] = image
+            while sum(a.nbytes for a in self._cache.values()) > budget:
+                self._cache.popitem(last=False)
+        return image
 
     def __repr__(self) -> str:
         return (
