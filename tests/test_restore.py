@@ -104,6 +104,31 @@ def test_colorize_keeps_the_luma_and_returns_colour(models):
     np.testing.assert_allclose(luma, gray, atol=2e-2)  # chroma clipping moves it a little at most
 
 
+def test_unwatermark_undoes_an_overlay_given_its_opacity_and_colour():
+    from deepae.apps.unwatermark import remove_overlay
+    from deepae.degrade import degrade
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.from_numpy(_photo(64, 96)).permute(2, 0, 1)[None]
+    # where a tiled text stamp falls, overlaid at opacity 0.6 in a colour
+    stamp = (degrade("watermark", clean, 0.6, g, texts=["SAMPLE"], font_px=(20, 30), tile=1.0) != clean).any(1, keepdim=True)
+    assert 0.05 < stamp.float().mean() < 0.9
+    opacity, colour = 0.6 * stamp.float(), torch.tensor([0.2, 0.7, 0.4]).view(1, 3, 1, 1)
+    stamped = torch.lerp(clean, colour, opacity)
+    # the maps the model is to predict: gain a / (1 - a) and offsets a c / (1 - a)
+    gain = opacity / (1 - opacity)
+    np.testing.assert_allclose(remove_overlay(stamped, torch.cat([gain, gain * colour], 1)).numpy(), clean.numpy(), atol=1e-5)
+    assert torch.equal(remove_overlay(stamped, torch.zeros(1, 4, 64, 96)), stamped)  # no mark found: the input
+
+
+def test_unwatermark_takes_gray_images(models):
+    gray = _photo(channels=1)[..., 0]
+    out = unwatermark(gray, model=models["unwatermark"])
+    assert out.shape == gray.shape and out.dtype == gray.dtype
+    both = unwatermark(np.repeat(gray[..., None], 3, -1), model=models["unwatermark"])
+    np.testing.assert_allclose(out, both @ np.array([0.299, 0.587, 0.114], dtype=np.float32), atol=1e-5)
+
+
 def test_estimate_sigma_recovers_the_noise_level():
     g = torch.Generator().manual_seed(0)
     clean = torch.from_numpy(_photo(96, 128)).permute(2, 0, 1)

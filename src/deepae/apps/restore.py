@@ -31,6 +31,9 @@ from ..train import LambdaCallback, TimeLimit, TrainConfig, Trainer, load_model,
 from .tiling import apply_model
 
 WEIGHTS = Path(__file__).with_name("weights")  # the shipped models, one folder per task
+# Decoded training photos kept in memory by the data loader's worker: decoding a photo cost twice
+# what drawing a watermark on its crop does, and a photo gives several crops an epoch.
+CACHE_MB = 2048
 MIN_SIDE = 8  # smaller images hold too little to restore; refused with a clear error
 
 # BT.601 full-range (JPEG) YCbCr: luma is what Pillow's "L" mode computes.
@@ -99,6 +102,14 @@ class Task:
     def pair(self, degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch (degraded, clean) -> (model input, model target)."""
         return degraded, clean
+
+    def output(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """The prediction training scores, from the model's input ``x`` and its output ``raw`` (default: ``raw``).
+
+        A task whose model predicts the parameters of a known degradation (unwatermark: an overlay's
+        opacity and colour) undoes it here, in training and in ``restore`` alike.
+        """
+        return raw
 
     def restore(self, model: torch.nn.Module, pixels: torch.Tensor, **options: Any) -> torch.Tensor:
         """(C, H, W) degraded image in [0, 1] -> (C', H', W') restored, not yet clipped."""
@@ -325,7 +336,7 @@ def train_task(
     config = {**spec.model_config(variant), **(model_config or {})}
     dataset = PairedImageDataset(
         [str(p) for p in data], spec.crop_size(variant), spec.degradations(variant),
-        mode=spec.mode, samples_per_epoch=cfg.samples_per_epoch, seed=seed,
+        mode=spec.mode, samples_per_epoch=cfg.samples_per_epoch, seed=seed, cache_mb=CACHE_MB,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -338,8 +349,7 @@ def train_task(
 
     def loss_fn(net, batch):
         x, target = spec.pair(*batch)
-        out = net(x)
-        loss = recon(out.x_hat, target)
+        loss = recon(spec.output(x, net(x).x_hat), target)
         return loss, {"recon": loss}
 
     train_config = TrainConfig(
