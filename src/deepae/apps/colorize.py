@@ -18,9 +18,13 @@ class Colorize(Task):
     name = "colorize"
     summary = "colour a black-and-white photo (the luma is kept, the chroma predicted)"
     mode = "RGB"
-    # Four levels: colour depends on what an object is, so the model needs a wide view (56 px each way).
-    model = dict(in_channels=1, out_channels=2, channels=(32, 64, 96, 128), blocks=2, output_activation="identity")
-    training = Training(crop=128, batch_size=16, lr=1e-3, minutes=25.0, loss="l1")
+    # Five levels: colour depends on what an object is, so the model needs a wide view; narrow at full
+    # resolution (chroma varies slowly), it trains 4.4 times as many crops in the budget as the
+    # four-level, 32-channel model before it.
+    model = dict(in_channels=1, out_channels=2, channels=(16, 32, 64, 128, 192), blocks=1, output_activation="identity")
+    # Squared error: its optimum is the mean colour, which scores the best PSNR; absolute error's
+    # median is greyer still.
+    training = Training(crop=128, batch_size=16, lr=1e-3, minutes=25.0, loss="mse")
 
     def degradations(self, variant=None):
         return "grayscale"
@@ -29,8 +33,8 @@ class Colorize(Task):
         return degraded, rgb_to_ycbcr(clean)[:, 1:]
 
     def calibrate(self, model, batches):
-        # Trained on absolute error, the chroma comes out greyer than photos are (a median hedges
-        # between plausible colours). The gain is the least-squares scale of the predictions on
+        # A regression's chroma comes out greyer than photos are (it hedges between plausible
+        # colours). The gain is the least-squares scale of the predictions on
         # training crops: the one that lowers their squared error most (kept within [1, 2]).
         predicted = torch.cat([model(x).x_hat for x, _ in batches])
         target = torch.cat([t for _, t in batches])
