@@ -106,8 +106,8 @@ class Task:
     def output(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """The prediction training scores, from the model's input ``x`` and its output ``raw`` (default: ``raw``).
 
-        A task whose model predicts the parameters of a known degradation (unwatermark: an overlay's
-        opacity and colour) undoes it here, in training and in ``restore`` alike.
+        A task whose model predicts how to undo a known degradation (unwatermark: the gain and offsets
+        that invert an overlay) applies them here; its ``restore`` calls the same function.
         """
         return raw
 

@@ -90,6 +90,7 @@ class PairedImageDataset(torch.utils.data.Dataset):
         self.input_shape = _check_shapes(self.choices, _MODES[mode], crop_size)
         self.cache_mb = cache_mb
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Use the crops and degradations of ``epoch``."""
@@ -126,8 +127,9 @@ class PairedImageDataset(torch.utils.data.Dataset):
         budget = self.cache_mb * 2**20
         if image.nbytes <= budget:
             self._cache[path] = image
-            while sum(a.nbytes for a in self._cache.values()) > budget:
-                self._cache.popitem(last=False)
+            self._cached_bytes += image.nbytes
+            while self._cached_bytes > budget:
+                self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
         return image
 
     def __repr__(self) -> str:
