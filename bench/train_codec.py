@@ -2,8 +2,9 @@
 
 - digits: MNIST *training* images; the last 5,000 are held out as the validation split the
   settings (lambda table, widths) were chosen on. Written to ``src/deepae/apps/weights/codec-digits``.
-- photo: random 96x96 crops (random flips) of ``../shared/data/photos`` (153 natural photos; never
+- photo: random 128x128 crops (random flips) of ``../shared/data/photos`` (153 natural photos; never
   Kodak, the test set: the photos' SHA-256 digests are checked against Kodak's before training).
+  A ``BlockHyperNet``: JPEG's DCT learned around, with a hyperprior.
   Written to ``src/deepae/apps/weights/codec-photo``.
 
 One model per data set serves all 8 qualities (a lambda per quality, gain vectors per quality).
@@ -35,8 +36,10 @@ PRESETS = {
     "digits": dict(config=CodecConfig(channels=1, width=64, latent=32, downsamplings=2, kernel=5,
                                       lambdas=[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064]),
                    batch=32, minutes=15.0, lr=1e-3),
-    "photo": dict(config=CodecConfig(channels=3, width=64, latent=96, downsamplings=4, kernel=5),
-                  batch=8, minutes=45.0, lr=1.5e-3, crop=96),
+    # JPEG's transform learned around (``_hyper.BlockHyperNet``); lambdas spanning about 0.15-1.2 bpp on photos.
+    "photo": dict(config=CodecConfig(channels=3, arch="dct", width=96, latent=192, hyper=64, post=48,
+                                     lambdas=[0.0012, 0.002, 0.0033, 0.0054, 0.0089, 0.0147, 0.0242, 0.04]),
+                  batch=8, minutes=50.0, lr=1e-3, crop=128),
 }
 VALIDATION = 5000  # the last MNIST training digits: the validation split
 
@@ -65,7 +68,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.train_codec", description=__doc__)
     p.add_argument("kind", choices=sorted(PRESETS))
-    p.add_argument("--minutes", type=float, default=None, help="time budget (default: digits 15, photo 45)")
+    p.add_argument("--minutes", type=float, default=None, help="time budget (default: digits 15, photo 50)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding mnist/, photos/ and kodak/")
     p.add_argument("--out", type=Path, default=None, help="model folder (default: the package's weights folder)")
     p.add_argument("--seed", type=int, default=0)

@@ -56,6 +56,29 @@ def rgb():
     return codec_from_net(_tiny(3, seed=1), "tiny-rgb")
 
 
+def _tiny_block(channels: int, seed: int = 0):
+    from deepae.apps.codec._model import create_net
+
+    torch.manual_seed(seed)
+    lambdas = [0.01 * 2**i for i in range(8)]
+    return create_net(CodecConfig(channels=channels, arch="dct", latent=64 * channels, width=8, hyper=4, post=4,
+                                  lambdas=lambdas))
+
+
+@pytest.fixture(scope="module")
+def block_gray():
+    return codec_from_net(_tiny_block(1), "tiny-block-gray")
+
+
+@pytest.fixture(scope="module")
+def block_rgb():
+    net = _tiny_block(3, seed=1)
+    with torch.no_grad():  # a non-zero post-filter and residuals: every stage takes part in the round trip
+        for module in (net.enc, net.dec, net.post.net):
+            module[-1].weight.normal_(0, 0.02)
+    return codec_from_net(net, "tiny-block-rgb")
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("codec") / "tiny"
@@ -75,18 +98,15 @@ def _images(seed: int = 0) -> list[np.ndarray]:
 def _direct(codec, image: np.ndarray, quality: int) -> np.ndarray:
     """What the network reconstructs without entropy coding: the decoder must give exactly this."""
     from deepae.apps.codec._coding import _planes, _to_pixels
-    from deepae.apps.codec._model import pad
 
     x = _planes(image if image.ndim == 3 else image[..., None], codec.config.channels)
     with torch.inference_mode():
-        y = codec.net.analysis(pad(x, codec.config.multiple), quality - 1)
-        med = codec.net.prior.medians[None, :, None, None]
-        x_hat = codec.net.synthesis(torch.round(y - med) + med, quality - 1)[:, :, :image.shape[0], :image.shape[1]]
+        x_hat, _ = codec.net.evaluate(x, quality - 1)
     return _to_pixels(x_hat, "L" if image.ndim == 2 else "RGB")
 
 
 # -- round trips ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("which", ["gray", "rgb"])
+@pytest.mark.parametrize("which", ["gray", "rgb", "block_gray", "block_rgb"])
 @pytest.mark.parametrize("quality", [1, 3])
 def test_round_trip_gives_the_networks_reconstruction_exactly(which, quality, request):
     codec = request.getfixturevalue(which)
@@ -247,10 +267,12 @@ def test_fuzz_mutated_files(gray, data):
 
 @FUZZ
 @given(st.data())
-def test_fuzz_forged_payloads_decode_or_raise(gray, data):
+@pytest.mark.parametrize("which", ["gray", "block_rgb"])
+def test_fuzz_forged_payloads_decode_or_raise(which, request, data):
     # A forger who recomputes the checksums: the payload itself must never crash the decoder.
     from deepae.apps.codec._coding import decode_image
 
+    gray = request.getfixturevalue(which)
     payload = data.draw(st.binary(max_size=64))
     h, w = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 20))
     mode = data.draw(st.sampled_from(["L", "RGB"]))
@@ -259,6 +281,32 @@ def test_fuzz_forged_payloads_decode_or_raise(gray, data):
         assert out.shape == ((h, w) if mode == "L" else (h, w, 3)) and out.dtype == np.uint8
     except CodecError:
         pass
+
+
+# -- the block-transform codec -------------------------------------------------------------------------
+def test_block_dct_is_orthonormal_and_matches_a_convolution():
+    import torch.nn.functional as F
+
+    from deepae.apps.codec._hyper import block_dct, block_idct, dct_basis
+
+    basis = dct_basis()
+    torch.testing.assert_close(basis @ basis.T, torch.eye(64), atol=1e-6, rtol=0)
+    x = torch.rand(2, 3, 16, 24)
+    coef = block_dct(x, basis)
+    reference = F.conv2d(x, basis.reshape(64, 1, 8, 8).repeat(3, 1, 1, 1), stride=8, groups=3)
+    torch.testing.assert_close(coef, reference, atol=1e-5, rtol=0)
+    torch.testing.assert_close(block_idct(coef, basis), x, atol=1e-5, rtol=0)
+    assert torch.allclose(coef[:, 0], x[:, 0].reshape(2, 2, 8, 3, 8).mean((2, 4)) * 8, atol=1e-5)  # DC = 8 x mean
+
+
+def test_untrained_block_codec_quantizes_like_jpeg():
+    # At initialisation the residuals and the post-filter are zero: quality q is JPEG's tables times a
+    # step scale, so reconstructions improve with q and a smooth image survives the coarsest steps.
+    net = _tiny_block(3).eval()
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 96), indexing="ij")
+    x = torch.stack([yy, xx, (yy + xx) / 2])[None]
+    mse = [float(((net.evaluate(x, q)[0] - x) ** 2).mean()) for q in range(8)]
+    assert all(a > b for a, b in zip(mse, mse[1:])) and mse[0] < 5e-3, mse  # 23 dB at the coarsest
 
 
 # -- the command line ----------------------------------------------------------------------------------
@@ -330,3 +378,13 @@ def test_shipped_models_round_trip(name):
     data = compress([image], model=name, quality=8)
     out = decompress(data)[0]
     assert out.shape == image.shape and info(data)["model"] == name
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_are_at_most_10_mb(name):
+    from deepae.apps.codec._store import WEIGHTS
+
+    folder = WEIGHTS / f"codec-{name}"
+    if not folder.is_dir():
+        pytest.skip(f"no shipped {name} codec")
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024

@@ -1,4 +1,8 @@
-"""A learned image codec: autoencoder transforms, a factorized prior and a range coder (constriction).
+"""A learned image codec: autoencoder transforms, a learned entropy model and a range coder (constriction).
+
+Two kinds of network: ``CodecNet`` (transforms learned from scratch, factorized prior: the digits
+codec) and ``BlockHyperNet`` (JPEG's 8x8 DCT learned around, with a mean-scale hyperprior: the photo
+codec); ``create_net(config)`` builds the one a ``CodecConfig`` names.
 
     from deepae.apps.codec import compress, decompress
     data = compress([digit_a, digit_b], model="digits", quality=4)   # bytes of a .dae file
@@ -12,7 +16,8 @@ file (truncated, edited, forged, another format version or model) raises ``Codec
 
 from ._coding import CodecError, as_image
 from ._format import MAGIC, VERSION
-from ._model import CodecConfig, CodecNet, FactorizedPrior
+from ._hyper import BlockHyperNet
+from ._model import CodecConfig, CodecNet, FactorizedPrior, create_net
 from ._store import SHIPPED, Codec, codec_from_net, load_codec, save_codec
 from ._stream import DaeWriter, DecodedImage, compress, decompress, info, read_dae, write_dae
 from ._train import estimate, rd_loss, train_codec
@@ -21,6 +26,7 @@ __all__ = [
     "MAGIC",
     "SHIPPED",
     "VERSION",
+    "BlockHyperNet",
     "Codec",
     "CodecConfig",
     "CodecError",
@@ -31,6 +37,7 @@ __all__ = [
     "as_image",
     "codec_from_net",
     "compress",
+    "create_net",
     "decompress",
     "estimate",
     "info",

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ...errors import DataError
+from ._hyper import SCALES, scale_indexes
 from ._model import pad
 from ._store import Codec
 
@@ -38,15 +39,24 @@ class _Tables:
     offsets: np.ndarray  # (M,) lowest symbol of each table
     lengths: np.ndarray  # (M,) table lengths, escape included
     medians: torch.Tensor  # (M,)
+    gauss: _Tables | None = None  # a hyperprior net's Gaussians: one table per coding scale, offsets -K
+
+
+def _categoricals(pmf: torch.Tensor, lengths: np.ndarray) -> list:
+    pmf = pmf.numpy().astype(np.float64)
+    return [constriction.stream.model.Categorical(pmf[c, :lengths[c]], perfect=False) for c in range(len(lengths))]
 
 
 @lru_cache(maxsize=8)
 def _tables(codec: Codec) -> _Tables:
-    prior = codec.net.prior
-    pmf = prior.pmf.numpy().astype(np.float64)
+    net, prior = codec.net, codec.net.prior
+    gauss = None
+    if net.hyperprior:
+        lengths = net.gauss_length.numpy().astype(np.int64)
+        gauss = _Tables(_categoricals(net.gauss_pmf, lengths), -(lengths - 2) // 2, lengths, torch.zeros(len(lengths)))
     lengths = prior.pmf_length.numpy().astype(np.int64)
-    models = [constriction.stream.model.Categorical(pmf[c, :lengths[c]], perfect=False) for c in range(len(lengths))]
-    return _Tables(models, prior.pmf_offset.numpy().astype(np.int64), lengths, prior.medians.clone())
+    return _Tables(_categoricals(prior.pmf, lengths), prior.pmf_offset.numpy().astype(np.int64), lengths,
+                   prior.medians.clone(), gauss)
 
 
 def as_image(image) -> np.ndarray:
@@ -92,46 +102,90 @@ def encode_image(codec: Codec, pixels: np.ndarray, quality: int) -> bytes:
     t = _tables(codec)
     x = _planes(pixels, codec.config.channels)
     y = codec.net.analysis(pad(x, codec.config.multiple), quality - 1)
-    symbols = torch.round(y - t.medians[None, :, None, None]).to(torch.int64).numpy()  # (P, M, h, w)
     enc = constriction.stream.queue.RangeEncoder()
-    escape_model = constriction.stream.model.Uniform(ESCAPE_RANGE)
+    if codec.net.hyperprior:  # z with the factorized tables, then y with the Gaussians z gives
+        z = codec.net.hyper_analysis(y)
+        z_hat = _encode_factorized(enc, t, z)
+        means, scales = codec.net.entropy_parameters(z_hat)
+        symbols = torch.round(y - means).to(torch.int64).numpy().ravel()
+        for level, where in _by_level(scales):  # each coding scale's symbols, in raster order, with its table
+            _encode_symbols(enc, t.gauss, level, symbols[where])
+    else:
+        _encode_factorized(enc, t, y)
+    return enc.get_compressed().astype(">u4").tobytes().rstrip(b"\0")
+
+
+def _encode_factorized(enc, t: _Tables, y: torch.Tensor) -> torch.Tensor:
+    """Code (P, M, h, w) values with each channel's pmf table (escapes for the tails); returns them rounded."""
+    symbols = torch.round(y - t.medians[None, :, None, None]).to(torch.int64).numpy()  # (P, M, h, w)
     for plane in symbols:
         for c, sym in enumerate(plane.reshape(len(plane), -1)):
-            idx = sym - t.offsets[c]
-            esc = (idx < 0) | (idx >= t.lengths[c] - 1)
-            idx = np.where(esc, t.lengths[c] - 1, idx)
-            enc.encode(idx.astype(np.int32), t.models[c])
-            if esc.any():
-                raw = np.clip(sym[esc] + ESCAPE_RANGE // 2, 0, ESCAPE_RANGE - 1)
-                enc.encode(raw.astype(np.int32), escape_model)
-    return enc.get_compressed().astype(">u4").tobytes().rstrip(b"\0")
+            _encode_symbols(enc, t, c, sym)
+    return torch.from_numpy(symbols).float() + t.medians[None, :, None, None]
+
+
+def _encode_symbols(enc, t: _Tables, c: int, sym: np.ndarray) -> None:
+    """Integer symbols with table ``c``; one outside it is the escape symbol, then its value (16 bits)."""
+    idx = sym - t.offsets[c]
+    esc = (idx < 0) | (idx >= t.lengths[c] - 1)
+    idx = np.where(esc, t.lengths[c] - 1, idx)
+    enc.encode(idx.astype(np.int32), t.models[c])
+    if esc.any():
+        raw = np.clip(sym[esc] + ESCAPE_RANGE // 2, 0, ESCAPE_RANGE - 1)
+        enc.encode(raw.astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
+
+
+def _decode_symbols(dec, t: _Tables, c: int, n: int) -> np.ndarray:
+    """``n`` symbols that ``_encode_symbols`` coded with table ``c``."""
+    idx = np.asarray(dec.decode(t.models[c], n), np.int64)
+    esc = idx == t.lengths[c] - 1
+    sym = idx + t.offsets[c]
+    if esc.any():
+        sym[esc] = np.asarray(dec.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), int(esc.sum())), np.int64)
+        sym[esc] -= ESCAPE_RANGE // 2
+    return sym
+
+
+def _by_level(scales: torch.Tensor):
+    """(level, flat positions) for each coding scale present in ``scales``, levels in increasing order."""
+    levels = scale_indexes(scales).numpy().ravel()
+    order = np.argsort(levels, kind="stable")  # positions grouped by level, raster order within one
+    bounds = np.searchsorted(levels[order], np.arange(len(SCALES) + 1))
+    return [(k, order[bounds[k]:bounds[k + 1]]) for k in range(len(SCALES)) if bounds[k + 1] > bounds[k]]
 
 
 @torch.inference_mode()
 def decode_image(codec: Codec, payload: bytes, height: int, width: int, mode: str, quality: int) -> np.ndarray:
     """Payload bytes -> (H, W) or (H, W, 3) uint8; CodecError when the payload does not decode."""
     t = _tables(codec)
-    channels = codec.config.channels
+    net, channels = codec.net, codec.config.channels
     m, f = codec.config.latent, codec.config.multiple
     h, w = -(-height // f), -(-width // f)
     planes = MODES[mode] if channels == 1 else 1
     dec = constriction.stream.queue.RangeDecoder(_words(payload))
-    escape_model = constriction.stream.model.Uniform(ESCAPE_RANGE)
-    symbols = np.empty((planes, m, h * w), np.int64)
     try:
-        for p in range(planes):
-            for c in range(m):
-                idx = np.asarray(dec.decode(t.models[c], h * w), np.int64)
-                esc = idx == t.lengths[c] - 1
-                sym = idx + t.offsets[c]
-                if esc.any():
-                    sym[esc] = np.asarray(dec.decode(escape_model, int(esc.sum())), np.int64) - ESCAPE_RANGE // 2
-                symbols[p, c] = sym
+        if net.hyperprior:
+            z_hat = _decode_factorized(dec, t, planes, len(t.lengths), h, w)  # z: 1/32 resolution
+            means, scales = net.entropy_parameters(z_hat)
+            symbols = np.empty(means.numel(), np.int64)
+            for level, where in _by_level(scales):
+                symbols[where] = _decode_symbols(dec, t.gauss, level, len(where))
+            y_hat = torch.from_numpy(symbols).float().reshape(means.shape) + means
+        else:
+            y_hat = _decode_factorized(dec, t, planes, m, h, w)
     except (AssertionError, ValueError, RuntimeError, OverflowError) as exc:
         raise CodecError(f"the entropy-coded payload does not decode ({type(exc).__name__}); the file is damaged") from None
-    y_hat = torch.from_numpy(symbols).float().reshape(planes, m, h, w) + t.medians[None, :, None, None]
-    x = codec.net.synthesis(y_hat, quality - 1)[:, :, :height, :width]
+    x = net.synthesis(y_hat, quality - 1)[:, :, :height, :width]
     return _to_pixels(x, mode)
+
+
+def _decode_factorized(dec, t: _Tables, planes: int, m: int, h: int, w: int) -> torch.Tensor:
+    """(planes, m, h, w) values coded by ``_encode_factorized``."""
+    symbols = np.empty((planes, m, h * w), np.int64)
+    for p in range(planes):
+        for c in range(m):
+            symbols[p, c] = _decode_symbols(dec, t, c, h * w)
+    return torch.from_numpy(symbols).float().reshape(planes, m, h, w) + t.medians[None, :, None, None]
 
 
 def _to_pixels(x: torch.Tensor, mode: str) -> np.ndarray:

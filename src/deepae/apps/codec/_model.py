@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,13 +35,18 @@ class CodecConfig:
     latent: int = 96  # M: latent channels
     downsamplings: int = 4  # stride-2 stages; images are padded to a multiple of 2**downsamplings
     kernel: int = 5
-    arch: str = "conv"  # "conv": strided convolutions + GDN; "patch": an MLP on each patch x patch tile
+    arch: str = "conv"  # "conv": strided convolutions + GDN; "patch": an MLP on each patch x patch tile;
+    # "dct": JPEG's block transform learned around, with a hyperprior (``_hyper.BlockHyperNet``)
     patch: int = 28
     hidden: list[int] = field(default_factory=lambda: [512, 256])
+    hyper: int = 64  # "dct": side-information channels
+    post: int = 48  # "dct": post-filter width
     lambdas: list[float] = field(default_factory=lambda: [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18])
 
     @property
     def multiple(self) -> int:
+        if self.arch == "dct":
+            return 32  # 8x8 blocks, then two stride-2 stages for the side information
         return self.patch if self.arch == "patch" else 2**self.downsamplings
 
     @property
@@ -165,8 +171,19 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
 
 
+def create_net(config: CodecConfig) -> Net:
+    """The network ``config`` describes: a ``CodecNet`` ("conv", "patch") or a ``BlockHyperNet`` ("dct")."""
+    if config.arch == "dct":
+        from ._hyper import BlockHyperNet  # it builds on this module
+
+        return BlockHyperNet(config)
+    return CodecNet(config)
+
+
 class CodecNet(nn.Module):
     """Analysis and synthesis transforms, quality gains and the factorized prior of one codec."""
+
+    hyperprior = False
 
     def __init__(self, config: CodecConfig):
         super().__init__()
@@ -186,7 +203,7 @@ class CodecNet(nn.Module):
             dec.append(nn.ConvTranspose2d(back[-1], c, config.patch, stride=config.patch))
             d = 0
         elif config.arch != "conv":
-            raise ValueError(f"arch={config.arch!r}; expected 'conv' or 'patch'")
+            raise ValueError(f"arch={config.arch!r}; expected 'conv', 'patch' or 'dct'")
         for i in range(d):
             last = i == d - 1
             enc += [_down(c if i == 0 else n, m if last else n, k)] + ([] if last else [GDN(n)])
@@ -223,6 +240,25 @@ class CodecNet(nn.Module):
         med = self.prior.medians[None, :, None, None]
         rounded = y + (torch.round(y - med) + med - y).detach()
         return self.synthesis(rounded, q)[:, :, :h, :w], bits
+
+    def update_tables(self) -> None:
+        """The integer pmf tables coding uses (the prior's)."""
+        self.prior.update_tables()
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What coding gives: (reconstruction, estimated bits per image) with rounded latents."""
+        h, w = x.shape[2:]
+        y = self.analysis(pad(x, self.config.multiple), q)
+        med = self.prior.medians[None, :, None, None]
+        y_hat = torch.round(y - med) + med
+        bits = -torch.log2(self.prior.likelihood(y_hat)).sum((1, 2, 3))
+        return self.synthesis(y_hat, q)[:, :, :h, :w], bits
+
+
+if TYPE_CHECKING:
+    from ._hyper import BlockHyperNet
+Net = Union["CodecNet", "BlockHyperNet"]  # what create_net returns; both code with ``prior``'s tables
 
 
 def pad(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..._io import atomic_write_bytes, atomic_write_json, versions
 from ...errors import CheckpointError
-from ._model import CodecConfig, CodecNet
+from ._model import CodecConfig, Net, create_net
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the shipped models: codec-digits, codec-photo
 SHIPPED = ("digits", "photo")
@@ -31,7 +31,7 @@ DEFAULT_MODEL = "photo"
 class Codec:
     """A loaded codec model: its network (eval mode, integer tables ready), name, digest and folder."""
 
-    net: CodecNet
+    net: Net
     name: str
     digest: str  # SHA-256 hex of weights + canonical config
     path: Path
@@ -45,7 +45,7 @@ def _canonical(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def save_codec(folder: str | os.PathLike, net: CodecNet, name: str, extra: dict[str, Any] | None = None) -> Path:
+def save_codec(folder: str | os.PathLike, net: Net, name: str, extra: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (tables updated) to ``folder``: weights as safetensors, the config as JSON."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,10 +94,12 @@ def _load_cached(path: str, stamp: tuple[int, ...]) -> Codec:
         tensors = load_file(str(folder / "model.safetensors"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"'{folder}' holds no readable codec model: {exc}") from None
-    net = CodecNet(cfg)
+    net = create_net(cfg)
     prior = net.prior
     for key in ("pmf", "pmf_offset", "pmf_length"):  # the tables' size depends on the trained prior
         setattr(prior, key, torch.zeros_like(tensors[f"prior.{key}"]))
+    if "gauss_pmf" in tensors and hasattr(net, "gauss_pmf"):
+        net.gauss_pmf = torch.zeros_like(tensors["gauss_pmf"])
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -108,15 +110,15 @@ def _load_cached(path: str, stamp: tuple[int, ...]) -> Codec:
     return Codec(net.eval(), str(config.get("name") or folder.name), net_digest(net), folder)
 
 
-def codec_from_net(net: CodecNet, name: str = "untrained") -> Codec:
+def codec_from_net(net: Net, name: str = "untrained") -> Codec:
     """A ``Codec`` from a network in memory (tests, benchmarks): tables updated, digest of its state."""
     net.eval()
     if int(net.prior.pmf_length.min()) < 2:
-        net.prior.update_tables()
+        net.update_tables()
     return Codec(net, name, net_digest(net), Path("<memory>"))
 
 
-def net_digest(net: CodecNet) -> str:
+def net_digest(net: Net) -> str:
     """SHA-256 of every tensor (name, dtype, shape, bytes) in order, then the canonical config."""
     h = hashlib.sha256()
     for k, v in sorted(net.state_dict().items()):

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._model import CodecConfig, CodecNet, pad
+from ._model import CodecConfig, Net, create_net
 
 
-def rd_loss(net: CodecNet, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+def rd_loss(net: Net, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """(B, C, H, W) batch, (B,) 0-based qualities -> (loss, logs)."""
     x_hat, bits = net(x, q)
     pixels = x.shape[2] * x.shape[3]
@@ -39,11 +39,11 @@ def train_codec(
     seed: int = 0,
     log_every: float = 60.0,
     notify: Callable[[str], None] = print,
-) -> tuple[CodecNet, dict[str, Any]]:
-    """Train a new ``CodecNet`` on the (B, C, H, W) float batches ``batches(rng)`` yields, for ``seconds``."""
+) -> tuple[Net, dict[str, Any]]:
+    """Train a new network (``create_net(config)``) on the (B, C, H, W) float batches ``batches(rng)`` yields, for ``seconds``."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = CodecNet(config)
+    net = create_net(config)
     quantiles = [net.prior.quantiles]
     others = [p for p in net.parameters() if p is not net.prior.quantiles]
     opt = torch.optim.Adam([{"params": others, "lr": lr}, {"params": quantiles, "lr": 1e-2}])
@@ -73,25 +73,22 @@ def train_codec(
             history.append(entry)
             notify(" ".join(f"{k}={v}" for k, v in entry.items()))
     net.eval()
-    net.prior.update_tables()
+    net.update_tables()
     return net, {"steps": steps, "seconds": round(time.perf_counter() - start, 1), "history": history, "lr": lr, "seed": seed}
 
 
 @torch.no_grad()
-def estimate(net: CodecNet, x: torch.Tensor, batch: int = 256) -> list[dict[str, float]]:
+def estimate(net: Net, x: torch.Tensor, batch: int = 256) -> list[dict[str, float]]:
     """Per quality: mean PSNR (dB) and estimated bits per image of rounded latents on (N, C, H, W) images."""
     out = []
     for q in range(net.config.qualities):
         se, bits = [], []
         for i in range(0, len(x), batch):
             xb = x[i:i + batch]
-            y = net.analysis(pad(xb, net.config.multiple), q)
-            med = net.prior.medians[None, :, None, None]
-            y_hat = torch.round(y - med) + med
-            x_hat = net.synthesis(y_hat, q)[:, :, :xb.shape[2], :xb.shape[3]].clamp(0, 1)
-            x_hat = torch.round(x_hat * 255) / 255
+            x_hat, b = net.evaluate(xb, q)
+            x_hat = torch.round(x_hat.clamp(0, 1) * 255) / 255
             se.append(((x_hat - xb) ** 2).mean((1, 2, 3)))
-            bits.append(-torch.log2(net.prior.likelihood(y_hat)).sum((1, 2, 3)))
+            bits.append(b)
         mse = torch.cat(se)
         out.append({"quality": q + 1, "psnr": float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()),
                     "bytes": float(torch.cat(bits).mean() / 8)})
