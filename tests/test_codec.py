@@ -299,6 +299,16 @@ def test_block_dct_is_orthonormal_and_matches_a_convolution():
     assert torch.allclose(coef[:, 0], x[:, 0].reshape(2, 2, 8, 3, 8).mean((2, 4)) * 8, atol=1e-5)  # DC = 8 x mean
 
 
+def test_block_codec_codes_with_float64_scales(block_rgb):
+    net = block_rgb.net
+    z_hat = torch.randn(1, net.config.hyper, 2, 3).round()
+    means, scales = net.entropy_parameters(z_hat)
+    means64, scales64 = net.coding_parameters(z_hat)
+    assert scales64.dtype == torch.float64 and means64.dtype == torch.float32
+    torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
+
+
 def test_untrained_block_codec_quantizes_like_jpeg():
     # At initialisation the residuals and the post-filter are zero: quality q is JPEG's tables times a
     # step scale, so reconstructions improve with q and a smooth image survives the coarsest steps.

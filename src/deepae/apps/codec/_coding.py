@@ -106,7 +106,7 @@ def encode_image(codec: Codec, pixels: np.ndarray, quality: int) -> bytes:
     if codec.net.hyperprior:  # z with the factorized tables, then y with the Gaussians z gives
         z = codec.net.hyper_analysis(y)
         z_hat = _encode_factorized(enc, t, z)
-        means, scales = codec.net.entropy_parameters(z_hat)
+        means, scales = codec.net.coding_parameters(z_hat)
         symbols = torch.round(y - means).to(torch.int64).numpy().ravel()
         for level, where in _by_level(scales):  # each coding scale's symbols, in raster order, with its table
             _encode_symbols(enc, t.gauss, level, symbols[where])
@@ -166,7 +166,7 @@ def decode_image(codec: Codec, payload: bytes, height: int, width: int, mode: st
     try:
         if net.hyperprior:
             z_hat = _decode_factorized(dec, t, planes, len(t.lengths), h, w)  # z: 1/32 resolution
-            means, scales = net.entropy_parameters(z_hat)
+            means, scales = net.coding_parameters(z_hat)
             symbols = np.empty(means.numel(), np.int64)
             for level, where in _by_level(scales):
                 symbols[where] = _decode_symbols(dec, t.gauss, level, len(where))

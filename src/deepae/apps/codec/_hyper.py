@@ -107,8 +107,9 @@ class BlockHyperNet(nn.Module):
     """Colour transform, fixed 8x8 DCT, learned residuals, gains, mean-scale hyperprior and a post-filter.
 
     ``analysis(x, q)`` -> gained coefficients y (B, 64 C, H/8, W/8); ``hyper_analysis(y)`` -> z
-    (B, Z, H/32, W/32); ``entropy_parameters(z_hat)`` -> means and scales of y; ``synthesis(y_hat, q)``
-    -> pixels. ``prior`` is z's factorized prior (its integer tables code z).
+    (B, Z, H/32, W/32); ``entropy_parameters(z_hat)`` -> means and scales of y (``coding_parameters``:
+    the same in float64, for the coder); ``synthesis(y_hat, q)`` -> pixels. ``prior`` is z's factorized
+    prior (its integer tables code z); ``gauss_pmf`` holds y's tables, one per level of ``SCALES``.
     """
 
     hyperprior = True
@@ -128,7 +129,7 @@ class BlockHyperNet(nn.Module):
         self.register_buffer("table", table / 255, persistent=False)  # (64 C,) pixels in [0, 1]
         self.enc = _residual(m, config.width)
         self.dec = _residual(m, config.width)
-        # Per quality, a step scale (JPEG's quality factor: 6.25 at q 8 down to 0.7 at q 65) per coefficient.
+        # Per quality, the tables times a step scale: 6.25 (what JPEG applies at its quality 8) down to 0.7 (65).
         steps = torch.exp(torch.linspace(math.log(6.25), math.log(0.7), config.qualities))
         self.gain = nn.Parameter((1 / steps)[:, None].repeat(1, m))
         self.inverse_gain = nn.Parameter(steps[:, None].repeat(1, m))
@@ -195,6 +196,15 @@ class BlockHyperNet(nn.Module):
         self.gauss_pmf = torch.where(keep, counts, torch.zeros_like(counts)).to(torch.int32)
         self.gauss_length = (length + 1).to(torch.int32)
 
+    def coding_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``entropy_parameters`` as the coder uses them: computed in float64, so that the scale levels,
+        which encoder and decoder must agree on bit for bit, come out the same on any CPU and thread
+        count (float32 results differ in their last bits between instruction sets, enough to move a
+        scale across a level's edge now and then in a million symbols). Means float32, scales float64."""
+        params = {name: p.double() for name, p in self.h_s.named_parameters()}
+        means, raw = torch.func.functional_call(self.h_s, params, (z_hat.double(),)).chunk(2, dim=1)
+        return means.float(), F.softplus(raw).clamp_min(SCALE_MIN)
+
     # -- training -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: (x_hat, bits per image (B,)); rates on noisy values, the decoder sees rounded ones."""
@@ -218,10 +228,10 @@ class BlockHyperNet(nn.Module):
         y = self.analysis(pad(x, self.config.multiple), q)
         z_med = self.prior.medians[None, :, None, None]
         z_hat = torch.round(self.hyper_analysis(y) - z_med) + z_med
-        means, scales = self.entropy_parameters(z_hat)
+        means, scales = self.coding_parameters(z_hat)
         symbols = torch.round(y - means)
         bits = -torch.log2(self.prior.likelihood(z_hat)).sum((1, 2, 3))
-        bits = bits - torch.log2(gaussian_likelihood(symbols, snap_scales(scales))).sum((1, 2, 3))
+        bits = bits - torch.log2(gaussian_likelihood(symbols.double(), snap_scales(scales))).sum((1, 2, 3)).float()
         return self.synthesis(symbols + means, q)[:, :, :h, :w], bits
 
 
@@ -244,4 +254,4 @@ def snap_scales(scales: torch.Tensor) -> torch.Tensor:
 
 def scale_indexes(scales: torch.Tensor) -> torch.Tensor:
     """Scales -> int64 indexes into SCALES: the first level at or above each scale."""
-    return torch.searchsorted(SCALES, scales.contiguous()).clamp_max(len(SCALES) - 1)
+    return torch.searchsorted(SCALES.to(scales.dtype), scales.contiguous()).clamp_max(len(SCALES) - 1)
