@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._model import PMF_PRECISION, TAIL_MASS, CodecConfig, FactorizedPrior, pad
+from ._model import TAIL_MASS, CodecConfig, CodecNet, FactorizedPrior, integer_tables, pad
 
 BLOCK = 8
 SCALE_MIN = 0.11  # the smallest Gaussian scale (CompressAI's lower bound)
@@ -159,11 +159,11 @@ class BlockHyperNet(nn.Module):
         """(B, C, H, W) in [0, 1], H and W multiples of 32 -> gained coefficients (B, 64 C, H/8, W/8)."""
         x = torch.einsum("ij,bjhw->bihw", self.colour, x - 0.5)
         coef = block_dct(x, self.basis) / self.table[None, :, None, None]
-        return (coef + self.enc(coef)) * _row(self.gain, q)
+        return (coef + self.enc(coef)) * CodecNet._row(self.gain, q)
 
     def synthesis(self, y_hat: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
         """Quantized gained coefficients (B, 64 C, h, w) -> (B, C, 8 h, 8 w) pixels, not clipped."""
-        coef = y_hat * _row(self.inverse_gain, q)
+        coef = y_hat * CodecNet._row(self.inverse_gain, q)
         coef = (coef + self.dec(coef)) * self.table[None, :, None, None]
         x = block_idct(coef, self.basis)
         return self.post(torch.einsum("ij,bjhw->bihw", self.inverse_colour, x) + 0.5)
@@ -186,15 +186,7 @@ class BlockHyperNet(nn.Module):
         k = torch.arange(n, dtype=torch.float64)[None, :] - half[:, None]  # (levels, n) symbols, left-aligned
         scale = SCALES.double()[:, None]
         p = torch.special.ndtr((k + 0.5) / scale) - torch.special.ndtr((k - 0.5) / scale)
-        valid = torch.arange(n)[None, :] < (2 * half + 1)[:, None]
-        p = torch.where(valid, p, torch.zeros_like(p))
-        table = torch.cat([p, torch.zeros(len(p), 1, dtype=p.dtype)], 1)
-        length = 2 * half + 1
-        table[torch.arange(len(table)), length] = (1 - p.sum(1)).clamp_min(0)  # the escape symbol
-        counts = torch.round(table * 2**PMF_PRECISION).clamp_min(1)
-        keep = torch.arange(n + 1)[None, :] <= length[:, None]
-        self.gauss_pmf = torch.where(keep, counts, torch.zeros_like(counts)).to(torch.int32)
-        self.gauss_length = (length + 1).to(torch.int32)
+        self.gauss_pmf, self.gauss_length = integer_tables(p, 2 * half + 1)
 
     def coding_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``entropy_parameters`` as the coder uses them: computed in float64, so that the scale levels,
@@ -233,10 +225,6 @@ class BlockHyperNet(nn.Module):
         bits = -torch.log2(self.prior.likelihood(z_hat)).sum((1, 2, 3))
         bits = bits - torch.log2(gaussian_likelihood(symbols.double(), snap_scales(scales))).sum((1, 2, 3)).float()
         return self.synthesis(symbols + means, q)[:, :, :h, :w], bits
-
-
-def _row(table: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
-    return table[q].reshape(-1, table.shape[1], 1, 1)  # (M,) or (B, M) -> (1 or B, M, 1, 1)
 
 
 def gaussian_likelihood(v: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

@@ -150,17 +150,22 @@ class FactorizedPrior(nn.Module):
         upper = self.logits_cumulative(symbols + 0.5)
         sign = -torch.sign(lower + upper)
         p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()[:, 0, :].double()
-        valid = torch.arange(n)[None, :] < length[:, None]
-        p = torch.where(valid, p, torch.zeros_like(p))
-        escape = (1 - p.sum(1, keepdim=True)).clamp_min(0)
-        table = torch.cat([p, torch.zeros_like(escape)], 1)
-        table[torch.arange(len(table)), length] = escape[:, 0]
-        counts = torch.round(table * 2**PMF_PRECISION).clamp_min(1)
-        # Padding past the escape symbol stays 0: a channel's table is read only up to its length.
-        keep = torch.arange(n + 1)[None, :] <= length[:, None]
-        self.pmf = torch.where(keep, counts, torch.zeros_like(counts)).to(torch.int32)
+        self.pmf, self.pmf_length = integer_tables(p, length)
         self.pmf_offset = lo.to(torch.int32)
-        self.pmf_length = (length + 1).to(torch.int32)
+
+
+def integer_tables(p: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, n) float64 probabilities of T tables, the first ``length[t]`` of row t valid -> (pmf, lengths):
+    int32 counts summing to about 2**PMF_PRECISION with the escape symbol (the mass left) at index
+    ``length[t]``, every coded symbol at least 1; and the lengths, escape included."""
+    n = p.shape[1]
+    p = torch.where(torch.arange(n)[None, :] < length[:, None], p, torch.zeros_like(p))
+    table = torch.cat([p, torch.zeros(len(p), 1, dtype=p.dtype)], 1)
+    table[torch.arange(len(table)), length] = (1 - p.sum(1)).clamp_min(0)
+    counts = torch.round(table * 2**PMF_PRECISION).clamp_min(1)
+    # Padding past the escape symbol stays 0: a table is read only up to its length.
+    keep = torch.arange(n + 1)[None, :] <= length[:, None]
+    return torch.where(keep, counts, torch.zeros_like(counts)).to(torch.int32), (length + 1).to(torch.int32)
 
 
 def _down(cin: int, cout: int, k: int) -> nn.Conv2d:

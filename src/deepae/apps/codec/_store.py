@@ -96,10 +96,10 @@ def _load_cached(path: str, stamp: tuple[int, ...]) -> Codec:
         raise CheckpointError(f"'{folder}' holds no readable codec model: {exc}") from None
     net = create_net(cfg)
     prior = net.prior
-    for key in ("pmf", "pmf_offset", "pmf_length"):  # the tables' size depends on the trained prior
-        setattr(prior, key, torch.zeros_like(tensors[f"prior.{key}"]))
-    if "gauss_pmf" in tensors and hasattr(net, "gauss_pmf"):
-        net.gauss_pmf = torch.zeros_like(tensors["gauss_pmf"])
+    for name, buffer in list(net.named_buffers()):  # coding tables: their size depends on the trained model
+        if name in tensors and tensors[name].shape != buffer.shape:
+            owner, _, key = name.rpartition(".")
+            setattr(net.get_submodule(owner), key, torch.zeros_like(tensors[name]))
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
