@@ -36,10 +36,11 @@ PRESETS = {
     "digits": dict(config=CodecConfig(channels=1, width=64, latent=32, downsamplings=2, kernel=5,
                                       lambdas=[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064]),
                    batch=32, minutes=15.0, lr=1e-3),
-    # JPEG's transform learned around (``_hyper.BlockHyperNet``); lambdas spanning about 0.15-1.2 bpp on photos.
-    "photo": dict(config=CodecConfig(channels=3, arch="dct", width=96, latent=192, hyper=64, post=48,
-                                     lambdas=[0.0012, 0.002, 0.0033, 0.0054, 0.0089, 0.0147, 0.0242, 0.04]),
-                  batch=8, minutes=50.0, lr=1e-3, crop=128),
+    # JPEG's transform learned around (``_hyper.BlockHyperNet``) with a post-filter per quality; lambdas
+    # geometric from 0.0004 to 0.025 (about 0.2-1.1 bpp on photos), the coarse qualities' losses weighted up.
+    "photo": dict(config=CodecConfig(channels=3, arch="dct", width=96, latent=192, hyper=64, post=48, quality_post=True,
+                                     lambdas=[0.0004, 0.00072, 0.0013, 0.00236, 0.00426, 0.0077, 0.0139, 0.025]),
+                  batch=8, minutes=55.0, lr=1e-3, crop=128, balance=0.4),
 }
 VALIDATION = 5000  # the last MNIST training digits: the validation split
 
@@ -68,7 +69,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.train_codec", description=__doc__)
     p.add_argument("kind", choices=sorted(PRESETS))
-    p.add_argument("--minutes", type=float, default=None, help="time budget (default: digits 15, photo 50)")
+    p.add_argument("--minutes", type=float, default=None, help="time budget (default: digits 15, photo 55)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding mnist/, photos/ and kodak/")
     p.add_argument("--out", type=Path, default=None, help="model folder (default: the package's weights folder)")
     p.add_argument("--seed", type=int, default=0)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 "files": [{"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in files]}
     print(f"training the {args.kind} codec for {minutes:g} min -> {out}", flush=True)
     net, log = train_codec(config, batches, seconds=minutes * 60, lr=args.lr or preset["lr"], seed=args.seed,
-                           notify=lambda m: print(m, flush=True))
+                           balance=preset.get("balance", 0.0), notify=lambda m: print(m, flush=True))
     val_estimate = estimate_quality(net, val)
     for row in val_estimate:
         print(f"validation q{row['quality']}: {row['psnr']:.2f} dB, {row['bytes']:.1f} B/image (estimated)", flush=True)

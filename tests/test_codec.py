@@ -56,13 +56,13 @@ def rgb():
     return codec_from_net(_tiny(3, seed=1), "tiny-rgb")
 
 
-def _tiny_block(channels: int, seed: int = 0):
+def _tiny_block(channels: int, seed: int = 0, quality_post: bool = False):
     from deepae.apps.codec._model import create_net
 
     torch.manual_seed(seed)
     lambdas = [0.01 * 2**i for i in range(8)]
     return create_net(CodecConfig(channels=channels, arch="dct", latent=64 * channels, width=8, hyper=4, post=4,
-                                  lambdas=lambdas))
+                                  lambdas=lambdas, quality_post=quality_post))
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +72,12 @@ def block_gray():
 
 @pytest.fixture(scope="module")
 def block_rgb():
-    net = _tiny_block(3, seed=1)
+    net = _tiny_block(3, seed=1, quality_post=True)
     with torch.no_grad():  # a non-zero post-filter and residuals: every stage takes part in the round trip
         for module in (net.enc, net.dec, net.post.net):
             module[-1].weight.normal_(0, 0.02)
+        net.post.film_scale.uniform_(0.5, 1.5)  # and the post-filter differs per quality
+        net.post.film_shift.normal_(0, 0.1)
     return codec_from_net(net, "tiny-block-rgb")
 
 
@@ -307,6 +309,43 @@ def test_block_codec_codes_with_float64_scales(block_rgb):
     assert scales64.dtype == torch.float64 and means64.dtype == torch.float32
     torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
+
+
+def test_post_filter_per_quality():
+    from deepae.apps.codec._hyper import PostFilter
+
+    torch.manual_seed(0)
+    post = PostFilter(3, 8, qualities=4)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(post(x, torch.tensor([0, 3])), x)  # zero last layer: the identity at initialisation
+    with torch.no_grad():
+        post.net[-1].weight.normal_(0, 0.1)
+        post.film_scale[:, 1] = 0  # quality 1's features are all zero: the filter adds nothing there
+        post.film_shift[:, 1] = 0
+    plain = PostFilter(3, 8)
+    plain.net.load_state_dict(post.net.state_dict())
+    assert torch.allclose(post(x, 0), plain(x, 0), atol=1e-6)  # scale 1, shift 0: the unconditioned filter
+    assert not torch.allclose(post(x, 0), x)
+    out = post(x, torch.tensor([0, 1]))
+    assert torch.equal(out[1], x[1]) and torch.allclose(out[0], plain(x[:1], 0)[0], atol=1e-6)
+
+
+def test_rd_loss_balance_weights_each_quality():
+    from deepae.apps.codec._train import rd_loss
+
+    net = _tiny(1)
+    x = torch.rand(2, 1, 16, 16)
+    losses = {}
+    for q in (0, 7):
+        qs = torch.full((2,), q)
+        torch.manual_seed(0)
+        plain, _ = rd_loss(net, x, qs)
+        torch.manual_seed(0)
+        losses[q] = float(rd_loss(net, x, qs, balance=0.5)[0] / plain)
+    lambdas = torch.tensor(net.config.lambdas)
+    mean = lambdas.log().mean().exp()
+    assert losses[0] == pytest.approx(float((lambdas[0] / mean) ** -0.5), rel=1e-5)
+    assert losses[7] == pytest.approx(float((lambdas[7] / mean) ** -0.5), rel=1e-5)
 
 
 def test_untrained_block_codec_quantizes_like_jpeg():

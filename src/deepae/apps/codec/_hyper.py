@@ -15,7 +15,8 @@ exactly that and learns the rest trains in minutes on a CPU, where a transform l
   coefficients cost almost nothing and a textured one's are coded with a wide distribution: the
   adaptivity JPEG gets from its end-of-block code and Huffman tables, learned;
 - a post-filter at full resolution (a residual CNN on 2x2 pixel-unshuffled planes) that removes
-  blocking and ringing.
+  blocking and ringing; with ``quality_post`` its features are scaled and shifted per quality, so it
+  deblocks a coarse quality harder than a fine one.
 
 At initialisation (residuals and post-filter zero) the decoder is JPEG's inverse transform without
 chroma subsampling. For coding, each scale is snapped to the first of 64 fixed levels (``SCALES``) at
@@ -85,9 +86,14 @@ def _residual(channels: int, width: int) -> nn.Sequential:
 
 
 class PostFilter(nn.Module):
-    """x + f(x): a CNN on 2x2 pixel-unshuffled planes (receptive field 18 px, past a block's edge)."""
+    """x + f(x): a CNN on 2x2 pixel-unshuffled planes (receptive field 18 px, past a block's edge).
 
-    def __init__(self, channels: int, width: int, layers: int = 4):
+    With ``qualities`` > 0 each hidden layer's features are scaled and shifted per quality (FiLM,
+    Perez et al. 2018; scale 1 and shift 0 at initialisation): coarse qualities need stronger
+    deblocking than fine ones, and one filter for all of them has to compromise.
+    """
+
+    def __init__(self, channels: int, width: int, layers: int = 4, qualities: int = 0):
         super().__init__()
         c = 4 * channels
         convs: list[nn.Module] = []
@@ -98,9 +104,19 @@ class PostFilter(nn.Module):
         nn.init.zeros_(convs[-1].weight)
         nn.init.zeros_(convs[-1].bias)
         self.net = nn.Sequential(*convs)
+        if qualities:
+            self.film_scale = nn.Parameter(torch.ones(layers - 1, qualities, width))
+            self.film_shift = nn.Parameter(torch.zeros(layers - 1, qualities, width))
+        self.qualities = qualities
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + F.pixel_shuffle(self.net(F.pixel_unshuffle(x, 2)), 2)
+    def forward(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
+        h = F.pixel_unshuffle(x, 2)
+        if not self.qualities:
+            return x + F.pixel_shuffle(self.net(h), 2)
+        convs = self.net[0::2]  # conv, ReLU, conv, ... : the convolutions
+        for i, conv in enumerate(convs[:-1]):
+            h = F.relu(conv(h) * CodecNet._row(self.film_scale[i], q) + CodecNet._row(self.film_shift[i], q))
+        return x + F.pixel_shuffle(convs[-1](h), 2)
 
 
 class BlockHyperNet(nn.Module):
@@ -147,7 +163,7 @@ class BlockHyperNet(nn.Module):
         with torch.no_grad():  # means start at zero: an untrained codec reconstructs as JPEG would
             self.h_s[-1].weight[:m] = 0
             self.h_s[-1].bias[:m] = 0
-        self.post = PostFilter(c, config.post)
+        self.post = PostFilter(c, config.post, qualities=config.qualities if config.quality_post else 0)
         self.prior = FactorizedPrior(hyper)
         # Integer coding tables of the Gaussians, filled by update_tables(): (levels, S) pmf counts over
         # symbols -K .. K of each level (escape last), (levels,) table lengths 2 K + 2.
@@ -166,7 +182,7 @@ class BlockHyperNet(nn.Module):
         coef = y_hat * CodecNet._row(self.inverse_gain, q)
         coef = (coef + self.dec(coef)) * self.table[None, :, None, None]
         x = block_idct(coef, self.basis)
-        return self.post(torch.einsum("ij,bjhw->bihw", self.inverse_colour, x) + 0.5)
+        return self.post(torch.einsum("ij,bjhw->bihw", self.inverse_colour, x) + 0.5, q)
 
     def hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
         return self.h_a(y)

@@ -41,6 +41,7 @@ class CodecConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     hyper: int = 64  # "dct": side-information channels
     post: int = 48  # "dct": post-filter width
+    quality_post: bool = False  # "dct": the post-filter's features are scaled and shifted per quality
     lambdas: list[float] = field(default_factory=lambda: [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18])
 
     @property

@@ -20,13 +20,20 @@ import torch
 from ._model import CodecConfig, Net, create_net
 
 
-def rd_loss(net: Net, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """(B, C, H, W) batch, (B,) 0-based qualities -> (loss, logs)."""
+def rd_loss(net: Net, x: torch.Tensor, q: torch.Tensor, balance: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """(B, C, H, W) batch, (B,) 0-based qualities -> (loss, logs).
+
+    ``balance`` b weights quality q's loss by (lambda_q / geometric mean of the lambdas) ** -b: a
+    coarse quality's loss is several times smaller than a fine one's, so without it the fine
+    qualities steer the parameters they share. Each quality's own optimum is unchanged.
+    """
     x_hat, bits = net(x, q)
     pixels = x.shape[2] * x.shape[3]
     mse = ((x_hat - x) ** 2).mean((1, 2, 3))
-    lam = torch.tensor(net.config.lambdas, dtype=x.dtype)[q]
-    loss = (lam * 255**2 * mse + bits / pixels).mean()
+    lambdas = torch.tensor(net.config.lambdas, dtype=x.dtype)
+    lam = lambdas[q]
+    weight = (lam / lambdas.log().mean().exp()) ** -balance
+    loss = (weight * (lam * 255**2 * mse + bits / pixels)).mean()
     return loss, {"mse": float(mse.detach().mean()), "bpp": float((bits.detach() / pixels).mean())}
 
 
@@ -37,10 +44,12 @@ def train_codec(
     seconds: float,
     lr: float = 5e-4,
     seed: int = 0,
+    balance: float = 0.0,
     log_every: float = 60.0,
     notify: Callable[[str], None] = print,
 ) -> tuple[Net, dict[str, Any]]:
-    """Train a new network (``create_net(config)``) on the (B, C, H, W) float batches ``batches(rng)`` yields, for ``seconds``."""
+    """Train a new network (``create_net(config)``) on the (B, C, H, W) float batches ``batches(rng)`` yields, for
+    ``seconds``; ``balance``: see ``rd_loss``."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = create_net(config)
@@ -58,7 +67,7 @@ def train_codec(
         scale = min(1.0, (steps + 1) / 200) * 0.5 * (1 + math.cos(math.pi * spent / seconds))
         opt.param_groups[0]["lr"] = lr * scale
         q = torch.from_numpy(rng.integers(0, config.qualities, len(x)))
-        loss, logs = rd_loss(net, x, q)
+        loss, logs = rd_loss(net, x, q, balance)
         aux = net.prior.aux_loss()
         opt.zero_grad(set_to_none=True)
         (loss + aux).backward()
@@ -74,7 +83,8 @@ def train_codec(
             notify(" ".join(f"{k}={v}" for k, v in entry.items()))
     net.eval()
     net.update_tables()
-    return net, {"steps": steps, "seconds": round(time.perf_counter() - start, 1), "history": history, "lr": lr, "seed": seed}
+    return net, {"steps": steps, "seconds": round(time.perf_counter() - start, 1), "history": history, "lr": lr, "seed": seed,
+                 "balance": balance}
 
 
 @torch.no_grad()
