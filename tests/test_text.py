@@ -199,6 +199,20 @@ def test_repeatable_and_a_scikit_learn_estimator():
     assert pipe.predict(docs[:4]).shape == (4,)
 
 
+def test_n_init_keeps_the_initialisation_with_the_lowest_training_loss():
+    docs, _ = _corpus(6)
+    model = TextAutoEncoder(**{**TINY, "epochs": 3, "n_init": 3}).fit(docs)
+    assert len(model.init_losses_) == 3 and len(set(model.init_losses_)) == 3
+    best = int(np.argmin(model.init_losses_))
+    # each initialisation i is the model random_state + i gives alone
+    alone = [TextAutoEncoder(**{**TINY, "epochs": 3, "random_state": i}).fit(docs) for i in range(3)]
+    np.testing.assert_allclose([m.init_losses_[0] for m in alone], model.init_losses_, rtol=1e-6)
+    np.testing.assert_array_equal(model.transform(docs), alone[best].transform(docs))
+    assert [h["loss"] for h in model.history_] == [h["loss"] for h in alone[best].history_]
+    with pytest.raises(ConfigError, match="n_init=0; expected a positive integer"):
+        TextAutoEncoder(**{**TINY, "n_init": 0}).fit(docs)
+
+
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_lr_schedule_sets_the_learning_rate_of_each_epoch(schedule):
     docs, _ = _corpus(4)

@@ -62,6 +62,10 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         training step (the target keeps them all).
     center : kneighbors measures the cosine of codes minus the training documents' mean code.
     epochs, batch_size, lr, weight_decay : training with Adam(W).
+    n_init : how many times the autoencoder is trained from a new initialisation (seeds
+        ``random_state``, ``random_state + 1``, ...); the one with the lowest loss on the training
+        documents (without input dropout) is kept, as ``KMeans`` keeps its lowest-inertia run. The
+        seed alone moves retrieval precision by about a point; the training loss ranks the runs.
     lr_schedule : "constant" keeps ``lr``; "cosine" lowers it from ``lr`` to 0 along a half cosine
         over the ``epochs`` (cannot be continued by ``warm_start``).
     warm_start : ``fit`` on a fitted model trains it further (see ``fit``).
@@ -85,6 +89,7 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
+        n_init: int = 1,
         warm_start: bool = False,
         random_state: int | None = None,
         device: str = "auto",
@@ -104,6 +109,7 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.n_init = n_init
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
@@ -125,15 +131,30 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 raise ConfigError(f"warm_start=True with lr_schedule={self.lr_schedule!r}: a schedule spans one fit's "
                                   "epochs and cannot be continued; fit once with all the epochs, or use 'constant'")
             counts = self._counts(docs)
+            self._train(counts)
         else:
-            counts = self._start(docs)
+            best, losses = None, []
+            for i in range(self.n_init):
+                counts = self._start(docs, seed=None if self.random_state is None else int(self.random_state) + i)
+                self._train(counts)
+                losses.append(self._training_loss(counts))
+                if best is None or losses[-1] < best[0]:
+                    best = (losses[-1], self.model_, self._trainer, self.history_)
+            _, self.model_, self._trainer, self.history_ = best
+            self.init_losses_ = losses  # each initialisation's training loss; the lowest one's model is kept
+        self._index(self._encode_counts(counts))
+        return self
+
+    def _train(self, counts: sp.csr_matrix) -> None:
+        """Train ``model_`` on the word counts: a new Trainer after ``_start``, the same one on a warm start."""
         trainer = getattr(self, "_trainer", None)
         if trainer is None:
             config = TrainConfig(
                 epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw" if self.weight_decay else "adam",
                 lr=self.lr, optimizer_params={"weight_decay": self.weight_decay} if self.weight_decay else {},
                 scheduler=None if self.lr_schedule == "constant" else self.lr_schedule, device=self.device,
-                num_threads=self.num_threads, random_state=self.random_state, progress=self.verbose,
+                num_threads=self.num_threads, random_state=getattr(self, "_seed", self.random_state),
+                progress=self.verbose,
             )
             trainer = self._trainer = Trainer(self.model_, self._loss, config)
         else:
@@ -141,11 +162,22 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         trainer.fit(SparseRows(counts))
         self.history_ = list(trainer.history)
         self.model_ = trainer.module.eval()
-        self._index(self._encode_counts(counts))
-        return self
 
-    def _start(self, docs: list[str]) -> sp.csr_matrix:
-        """A fresh vocabulary, idf and model for ``docs``; returns their word counts (n_docs, vocabulary)."""
+    @torch.no_grad()
+    def _training_loss(self, counts: sp.csr_matrix) -> float:
+        """Mean multinomial NLL per word of the documents' counts, every word seen (no input dropout)."""
+        self.model_.eval()
+        device = next(self.model_.parameters()).device
+        total, words = 0.0, 0.0
+        for i in range(0, counts.shape[0], _EVAL_BATCH):
+            c = torch.from_numpy(counts[i : i + _EVAL_BATCH].toarray()).to(device)
+            loss, _ = self._loss(self.model_, c)
+            n = float(c.sum())
+            total, words = total + float(loss) * n, words + n
+        return total / max(words, 1.0)
+
+    def _start(self, docs: list[str], seed: int | None) -> sp.csr_matrix:
+        """A fresh vocabulary, idf and model (initialised from ``seed``) for ``docs``; returns their word counts."""
         self.vectorizer_ = CountVectorizer(max_features=self.max_features, stop_words=self.stop_words, dtype=np.float32)
         try:
             counts = self.vectorizer_.fit_transform(docs).tocsr()
@@ -155,9 +187,10 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.idf_ = (np.log((1 + len(docs)) / (1 + df)) + 1).astype(np.float32)  # scikit-learn's smooth idf
         self.vocabulary_size_ = counts.shape[1]
         self._n_features_out = self.code_size
-        with torch.random.fork_rng(devices=[], enabled=self.random_state is not None):
-            if self.random_state is not None:
-                torch.default_generator.manual_seed(int(self.random_state))
+        self._seed = seed
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.default_generator.manual_seed(seed)
             self.model_ = create_model(
                 "dense", input_shape=(self.vocabulary_size_,), hidden=tuple(self.hidden), code_size=self.code_size,
                 activation=self.activation, code_activation="linear", output_activation="identity",
@@ -172,7 +205,7 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ConfigError(f"lr_schedule={self.lr_schedule!r}; expected one of {', '.join(map(repr, LR_SCHEDULES))}")
         if not 0.0 <= float(self.input_dropout) < 1.0:
             raise ConfigError(f"input_dropout={self.input_dropout!r}; expected a share in [0, 1)")
-        for name in ("max_features", "code_size"):
+        for name in ("max_features", "code_size", "n_init"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}={value!r}; expected a positive integer")
