@@ -111,6 +111,9 @@ def _bad_files(root: Path) -> None:
     np.save(root / "nan.npy", np.where(np.eye(6, 64) > 0, np.nan, rows).astype(np.float32))
     (root / "inf.csv").write_text("a,b\n1,2\ninf,3\n")
     np.save(root / "empty.npy", np.zeros((0, 64), np.float32))
+    (root / "zero-bytes.npy").write_bytes(b"")
+    (root / "cut.npy").write_bytes((root / "empty.npy").read_bytes()[:20])
+    np.save(root / "complex.npy", (rows + 1j).astype(np.complex64))
     (root / "empty.csv").write_text("")
     np.save(root / "flat.npy", np.zeros(64, np.float32))
     np.save(root / "five-d.npy", np.zeros((2, 1, 1, 8, 8), np.float32))
@@ -166,6 +169,9 @@ CASES = {
     "nan": (f"{T} --data {{root}}/nan.npy", "NaN/inf values"),
     "inf": (f"{T} --data {{root}}/inf.csv", "NaN/inf values"),
     "empty array": (f"{T} --data {{root}}/empty.npy", "no data"),
+    "0-byte .npy": ("encode {root}/run {root}/zero-bytes.npy -o {root}/codes.npy", "zero-bytes.npy: the file is empty"),
+    "truncated .npy": (f"{T} --data {{root}}/cut.npy", "cut.npy: "),
+    "complex numbers": ("encode {root}/run {root}/complex.npy -o {root}/codes.npy", "expected real numbers"),
     "empty csv": (f"{T} --data {{root}}/empty.csv", "empty CSV"),
     "1-D": (f"{T} --data {{root}}/flat.npy", "expected (N, D) samples"),
     "5-D": (f"{T} --data {{root}}/five-d.npy", "expected (N, D) samples"),
@@ -194,7 +200,16 @@ CASES = {
     "output = folder of input file": ("reconstruct {root}/run {root}/images/0.png -o {root}/images --force",
                                       "is the folder of the input"),
     "output = input array": ("reconstruct {root}/run {root}/x.npy -o {root}/x.npy --force", "is the input"),
+    "train into its data folder": ("train --epochs 1 --data {root}/images --out {root}/images --force",
+                                   "would mix the run with its data"),
+    "train inside its data folder": ("train --epochs 1 --data {root}/images --out {root}/images/run",
+                                     "would mix the run with its data"),
+    "train into the folder of its data file": ("train --epochs 1 --data {root}/x.npy --out {root} --force",
+                                               "would mix the run with its data"),
     "codes over their input": ("encode {root}/run {root}/x.npy -o {root}/x.npy --force", "is the input"),
+    "report over the run's config": ("report {root}/run -o {root}/run/config.json --force", "is the input"),
+    "report over its data": ("report {root}/run --data {root}/x.npy -o {root}/x.npy --force", "is the input"),
+    "report over an existing file": ("report {root}/run -o {root}/epochs0.toml", "already exists; pass --force"),
     # run folders
     "a model without an estimator": ("evaluate {root}/bare-model", "not saved by AutoEncoder.save"),
     "init from another model": (f"{T} --data digits --model conv --init-from {{root}}/run", "cannot transfer"),

@@ -101,6 +101,9 @@ def test_cluster_bad_input(work, tmp_path):
             "cluster", work / "run", work / "arr.npy", "-o", tmp_path / "c", "--n-clusters", 41)
     refused("expected 40 integer labels", "cluster", work / "run", work / "arr.npy", "-o", tmp_path / "c",
             "--labels", work / "wide.npy")
+    np.save(tmp_path / "one.npy", np.load(work / "arr.npy")[:1])
+    refused("1 sample; clustering needs at least 2", "cluster", work / "run", tmp_path / "one.npy", "-o", tmp_path / "c",
+            "--n-clusters", 1)
     assert not (tmp_path / "c").exists()
 
 

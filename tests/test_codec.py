@@ -143,6 +143,12 @@ def test_inputs_stacks_floats_and_names(gray):
     assert issubclass(CodecError, DataError)
 
 
+def test_one_row_rgb_images_stay_rgb(rgb):
+    # (1, W, 3) is how Pillow gives a one-row colour image, not deepae's channel-first (1, H, W) gray
+    images = [np.arange(30, dtype=np.uint8).reshape(1, 10, 3), np.full((1, 1, 3), 90, np.uint8)]
+    assert [o.shape for o in decompress(compress(images, model=rgb, quality=2), model=rgb)] == [(1, 10, 3), (1, 1, 3)]
+
+
 @pytest.mark.parametrize("bad, match", [
     (np.zeros((4, 4, 2), np.uint8), "shape"),
     (np.full((4, 4), 2.0), r"\[0, 1\]"),
@@ -413,6 +419,31 @@ def test_cli_bad_inputs(folder, tmp_path):
     _error(invoke("codec-info", tmp_path / "cut.dae"), "truncated")
     _error(invoke("codec-info", tmp_path / "ok.png"), "not a .dae file")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("names, match", [
+    (["ok", "a", "a.png/b"], "and a folder of that name"),
+    (["ok", "x" * 300], "longer than a file name may be"),
+    (["ok", "bell\x07.png"], "control characters"),
+    (["ok", "ok.png"], "the same name"),
+])
+def test_cli_decompress_checks_every_name_before_writing(folder, tmp_path, names, match):
+    from deepae.apps.codec import load_codec
+
+    images = [np.full((8, 8, 3), 100 + i, np.uint8) for i in range(len(names))]
+    archive = tmp_path / "forged.dae"
+    archive.write_bytes(compress(images, model=load_codec(str(folder)), quality=1, names=names))
+    _error(invoke("decompress", archive, "-o", tmp_path / "out", "--model", folder), match)
+    assert not (tmp_path / "out").exists()
+    assert "\x07" not in invoke("codec-info", archive).output  # names are shown, escapes are not sent
+
+
+def test_cli_refuses_decompression_bombs(folder, tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "bomb.png")
+    for limit in (150, 300):  # 400 pixels: above twice the limit (an error in Pillow), then above it (a warning)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        _error(invoke("compress", tmp_path / "bomb.png", "-o", tmp_path / "x.dae", "--model", folder), "decompression bomb")
+    assert not (tmp_path / "x.dae").exists()
 
 
 # -- the shipped models --------------------------------------------------------------------------------

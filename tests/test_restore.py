@@ -251,6 +251,13 @@ def test_train_task_from_the_cli(tmp_path):
     _error(invoke("train", "--task", "denoise", "--data", photos), "needs --data")
     _error(invoke("train", "--task", "upscale", "--factor", 5, "--data", photos, "--out", tmp_path / "r"), "factor=5")
     _error(invoke("train", "--task", "denoise", "--code-size", 3, "--data", photos, "--out", tmp_path / "r"), "--code-size")
+    small = tmp_path / "small"
+    small.mkdir()
+    _save(small / "tiny.png", (_photo(8, 8) * 255).astype(np.uint8))
+    # The loader's worker finds it: the error is the photo's own line, not the worker's traceback.
+    result = invoke("train", "--task", "denoise", "--data", small, "--out", tmp_path / "r", "--minutes", 0.05)
+    _error(result, "tiny.png: image is 8x8 (HxW), smaller than crop_size=96")
+    assert "Traceback" not in result.stderr and not (tmp_path / "r").exists()
 
 
 # -- shipped models and test-set hygiene ----------------------------------------------------------

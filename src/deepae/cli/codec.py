@@ -9,6 +9,7 @@ output is replaced only with ``--force``.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -30,7 +31,10 @@ _GRAY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 def _read_8bit(path: Path) -> np.ndarray:
     """An image file -> (H, W) gray or (H, W, 3) RGB uint8, upright (alpha dropped, 16-bit reduced to 8)."""
     try:
-        with Image.open(path) as raw:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # raised by Image.open itself
+            raw = Image.open(path)
+        with raw:
             im = ImageOps.exif_transpose(raw)  # upright, as viewers show it
             if im.mode in _GRAY:
                 if im.mode.startswith("I") or im.mode == "F":
@@ -39,6 +43,9 @@ def _read_8bit(path: Path) -> np.ndarray:
                     return np.rint(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
                 return np.asarray(im.convert("L"))
             return np.asarray(im.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"'{path}': too many pixels for Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
+                        "(a decompression bomb?)") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"'{path}' is not a readable image: {exc}") from None
 
@@ -106,7 +113,30 @@ def _safe_target(outdir: Path, name: str, index: int) -> Path:
     pure = PurePosixPath(name)
     if pure.is_absolute() or ".." in pure.parts or "\\" in name or "\0" in name or not pure.parts:
         raise CodecError(f"the file stores the image name {name!r}, which would be written outside the output folder")
-    return outdir.joinpath(*pure.parts).with_suffix(".png")
+    if not name.isprintable():
+        raise CodecError(f"the file stores the image name {name!r}, which holds control characters")
+    target = outdir.joinpath(*pure.parts).with_suffix(".png")
+    if any(len(part.encode()) > 255 for part in target.relative_to(outdir).parts):
+        raise CodecError(f"the file stores the image name {name[:40]!r}..., longer than a file name may be (255 bytes)")
+    return target
+
+
+def _check_targets(outdir: Path, targets: list[Path], force: bool) -> None:
+    """Refuse, before anything is written, images that would collide with each other or with what is there."""
+    if len(set(targets)) != len(targets):
+        raise CodecError("two images in the file have the same name")
+    folders = {parent for t in targets for parent in t.relative_to(outdir).parents if parent != Path(".")}
+    clash = next((t for t in targets if t.relative_to(outdir) in folders), None)
+    if clash is not None:
+        raise CodecError(f"the file stores an image '{clash.relative_to(outdir)}' and a folder of that name")
+    for t in targets:
+        blocked = next((p for p in t.parents if p != outdir and outdir in p.parents and p.exists() and not p.is_dir()), None)
+        if blocked is not None or t.is_dir():
+            raise ConfigError(f"output '{blocked or t}' is in the way: a {'file' if blocked else 'folder'} where the "
+                              "decoded images need the other")
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise ConfigError(f"output '{existing[0]}' already exists; pass --force to replace it")
 
 
 @app.command()
@@ -131,11 +161,7 @@ def decompress(
     with open(archive, "rb") as fh:
         listing = info(fh)["list"]
     targets = [_safe_target(output, item["name"], i) for i, item in enumerate(listing)]
-    if len(set(targets)) != len(targets):
-        raise CodecError("two images in the file have the same name")
-    existing = [t for t in targets if t.exists()]
-    if existing and not force:
-        raise ConfigError(f"output '{existing[0]}' already exists; pass --force to replace it")
+    _check_targets(output, targets, force)
     with open(archive, "rb") as fh:
         for target, image in zip(targets, read_dae(fh, model)):
             buf = _png(image.pixels)
@@ -170,7 +196,8 @@ def codec_info(
     typer.echo(f"model {meta['model']} (digest {meta['model_digest']}), quality {meta['quality']}, "
                   f"format version {meta['format_version']}")
     for item in meta["list"][:20]:
-        typer.echo(f"  {item['name'] or '(unnamed)'}  {item['mode']} {item['width']}x{item['height']}  "
+        name = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in item["name"])  # no terminal escapes
+        typer.echo(f"  {name or '(unnamed)'}  {item['mode']} {item['width']}x{item['height']}  "
                       f"{item['payload_bytes']} B")
     if meta["images"] > 20:
         typer.echo(f"  ... and {meta['images'] - 20} more")

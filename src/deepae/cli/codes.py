@@ -198,6 +198,8 @@ def cluster(
         raise ConfigError(f"output '{output}' is a file; name a folder")
     run = runs.open_run(run_dir)
     ds = runs.load_for_run(run, data, split.value, data_dir)
+    if len(ds) < 2:
+        raise DataError(f"{ds.name}: {len(ds)} sample; clustering needs at least 2")
     truth = _read_labels(labels, len(ds)) if labels is not None else ds.y
     refine_to = None if value(refine) == "none" else value(refine)
     est = AutoEncoderClustering(n_clusters, autoencoder=str(run.path), method=value(method), refine=refine_to,
@@ -212,14 +214,14 @@ def cluster(
                               "dec_steps": est.n_iter_}
     if truth is not None:
         result["scores"] = clustering_scores(truth, assigned)
+    points, axis = _two_d(codes, seed)  # everything is computed before the first file is written
+    png = report.to_png(report.code_map(points, assigned, f"{ds.name}: {n_clusters} clusters in code space", axis))
     output.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, assigned, allow_pickle=False)
     atomic_write_bytes(output / "labels.npy", buf.getvalue())
     atomic_write_json(output / "labels.json", {**result, "labels": assigned, "names": ds.names})
-    points, axis = _two_d(codes, seed)
-    fig = report.code_map(points, assigned, f"{ds.name}: {n_clusters} clusters in code space", axis)
-    atomic_write_bytes(output / "map.png", report.to_png(fig))
+    atomic_write_bytes(output / "map.png", png)
     if truth is not None:
         atomic_write_json(output / "scores.json", result)
     table = Table(title=f"{n_clusters} clusters of {len(ds):,} samples", title_justify="left")

@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 
 from .. import runs
-from ..report.run_report import write_report
+from ..report.run_report import REPORT_FILE, write_report
 from ..runs.describe import training_settings
-from ._base import DATA_DIR, RUN_DIR, SPLIT, Split, console, fmt, get_settings, notifier
+from ..runs.export import check_output
+from ._base import DATA_DIR, FORCE_OUT, RUN_DIR, SPLIT, Split, console, fmt, get_settings, notifier
 
 app = typer.Typer()
 
@@ -32,6 +33,7 @@ def report(
     data: Optional[str] = typer.Option(None, "--data", help="Data to show (default: the run's test split)."),
     split: Split = SPLIT,
     data_dir: Optional[Path] = DATA_DIR,
+    force: bool = FORCE_OUT,
 ) -> None:
     """Write a self-contained HTML report: configuration, loss curves, reconstructions, code map, metrics.
 
@@ -42,6 +44,11 @@ def report(
       deepae report runs/demo --map tsne -o demo.html
     """
     run = runs.open_run(run_dir)
+    if output is not None:
+        # The run's own files (config, weights, metrics) and the data are inputs: never replaced. The
+        # default output, RUN_DIR/report.html, is the report's own file and is rewritten each time.
+        own = [p for p in run.path.iterdir() if p.name != REPORT_FILE]
+        check_output(output, force, inputs=(data, *own))
     ds = runs.load_for_run(run, data, split.value, data_dir)
     path = write_report(run, ds, output, map_method.value, notify=notifier(get_settings(ctx)))
     console.print(f"Wrote {path}")

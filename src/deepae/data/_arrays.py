@@ -55,8 +55,12 @@ def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | N
         return _from_frame(_read_csv(path), str(path))
     if suffix not in (".npy", ".npz"):
         raise DataError(f"{path}: unsupported array file (expected {', '.join(ARRAY_SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
     try:
         loaded = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise DataError(f"{path}: the file ends early (truncated?)") from None
     except (ValueError, OSError, zipfile.BadZipFile) as err:
         # ValueError is also what numpy raises for object arrays, which would need pickle
         raise DataError(f"{path}: cannot read as {suffix} without pickle ({err})") from None
@@ -148,6 +152,8 @@ def _as_numeric(data, what: str) -> np.ndarray:
         raise DataError(f"{what}: cannot read {type(data).__name__} as an array ({err})") from None
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise DataError(f"{what}: expected numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(f"{what}: expected real numbers, got dtype {array.dtype}")
     if array.size == 0:
         raise DataError(f"{what}: no data (shape {array.shape})")
     return array

@@ -54,6 +54,12 @@ def train(
     """
     _check_epochs(params.get("epochs", AutoEncoder().epochs))
     _check_every(checkpoint_every)
+    source = Path(data.spec)
+    if source.exists() and Path(out).resolve() in (source.resolve(), *source.resolve().parents) or (
+        source.is_dir() and source.resolve() in Path(out).resolve().parents
+    ):
+        raise ConfigError(f"output '{out}' would mix the run with its data '{data.spec}' (--force or not): choose an "
+                          "output outside it")
     out = prepare_run_dir(out, force)  # before anything slow: a refused folder fails at once
     remove_checkpoints(out)  # with --force: the state of the run this one replaces must never be resumed
     estimator = AutoEncoder(**params)

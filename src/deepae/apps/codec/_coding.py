@@ -62,7 +62,8 @@ def _tables(codec: Codec) -> _Tables:
 def as_image(image) -> np.ndarray:
     """An image array -> (H, W, C) uint8 with C 1 (gray) or 3 (RGB); CodecError naming what is wrong."""
     a = np.asarray(image)
-    if a.ndim == 3 and a.shape[0] == 1 and a.shape[2] != 1:  # deepae's channel-first gray (1, H, W)
+    # deepae's channel-first gray (1, H, W); (1, W, 3) is a one-row RGB image, as Pillow gives it
+    if a.ndim == 3 and a.shape[0] == 1 and a.shape[2] not in (1, 3):
         a = a[0]
     if a.ndim == 2:
         a = a[..., None]
