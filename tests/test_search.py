@@ -103,6 +103,15 @@ def test_save_load_round_trip(digits, run_dir, autoencoder, tmp_path, model):
     assert again.metric == "l2" and again.model_digest_ == index.model_digest_
 
 
+def test_a_flipped_byte_in_the_codes_is_found(digits, run_dir, tmp_path):
+    CodeIndex(str(run_dir)).fit(digits[0][:50], digits[1][:50]).save(tmp_path / "a.index")
+    data = bytearray((tmp_path / "a.index").read_bytes())
+    data[-10] ^= 0xFF  # inside the last tensor: the file still parses
+    (tmp_path / "b.index").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="changed since it was written"):
+        CodeIndex.load(tmp_path / "b.index")
+
+
 def test_digest_is_the_models_not_the_files(autoencoder, run_dir, digits):
     assert model_digest(autoencoder) == model_digest(str(run_dir)) == model_digest(FrozenEstimator(autoencoder))
     other = AutoEncoder(**SMALL, random_state=1).fit(digits[0][:100])

@@ -9,6 +9,8 @@ An index is saved as one safetensors file: the code matrix (and labels) as tenso
 else (metric, item names, the model's run folder and digest) as JSON in the header. No pickle.
 The digest (``model_digest``: SHA-256 of the weights and configuration) is checked whenever a
 model meets the index again, so queries are never encoded by another model than the items were.
+A SHA-256 of the JSON header and the tensors (``sha256`` in the metadata) finds a damaged or edited
+file; indexes written before it was added load without the check.
 """
 
 from __future__ import annotations
@@ -303,7 +305,8 @@ class CodeIndex(BaseEstimator):
         tensors = {"codes": torch.from_numpy(np.ascontiguousarray(self.codes_, dtype=np.float32))}
         if self.labels_ is not None:
             tensors["labels"] = torch.from_numpy(np.ascontiguousarray(self.labels_, dtype=np.int64))
-        data = st_save(tensors, metadata={"format": FORMAT, "index": json.dumps(jsonable(meta))})
+        header = json.dumps(jsonable(meta))
+        data = st_save(tensors, metadata={"format": FORMAT, "index": header, "sha256": _content_digest(header, tensors)})
         return atomic_write_bytes(path, data)
 
     @staticmethod
@@ -340,6 +343,10 @@ class CodeIndex(BaseEstimator):
             tensors = st_load(Path(path).read_bytes())
         except (SafetensorError, ValueError, OSError) as exc:
             raise CheckpointError(f"'{path}' is not a deepae index: {exc}") from None
+        with safe_open(str(path), "pt") as fh:
+            header = fh.metadata()
+        if "sha256" in header and header["sha256"] != _content_digest(header["index"], tensors):  # older indexes have none
+            raise CheckpointError(f"'{path}': its codes or header changed since it was written (damaged or edited index)")
         recorded = meta["model"].get("path")
         source = autoencoder if autoencoder is not None else recorded
         if source is None:
@@ -360,6 +367,15 @@ class CodeIndex(BaseEstimator):
         if n is None or any(v is not None and len(v) != n for v in (index.labels_, index.names_)):
             raise CheckpointError(f"'{path}': its codes, labels and names do not agree (damaged or hand-edited index)")
         return index
+
+
+def _content_digest(header: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of an index's JSON header and its tensors' bytes (in name order): what ``load`` checks."""
+    h = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 # -- contact sheet ----------------------------------------------------------------------------
