@@ -200,6 +200,8 @@ CASES = {
     "output = folder of input file": ("reconstruct {root}/run {root}/images/0.png -o {root}/images --force",
                                       "is the folder of the input"),
     "output = input array": ("reconstruct {root}/run {root}/x.npy -o {root}/x.npy --force", "is the input"),
+    "diverged training over a run": ("train --epochs 1 --data {root}/x.npy --code-size 2 --hidden 8 --lr 1e30 "
+                                     "--out {root}/run --force", "the training diverged"),
     "train into its data folder": ("train --epochs 1 --data {root}/images --out {root}/images --force",
                                    "would mix the run with its data"),
     "train inside its data folder": ("train --epochs 1 --data {root}/images --out {root}/images/run",

@@ -12,7 +12,7 @@ from .. import metrics as _metrics
 from .. import report as _report
 from .._io import atomic_write_bytes, atomic_write_json, versions
 from ..api import AutoEncoder
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, DataError
 from ..presets import AUTO, AUTO_VALIDATION_FRACTION, resolve_validation_fraction
 from ..report.run_figures import loss_figure, reconstruction_figure
 from ..train import Checkpoint, latest_checkpoint, load_trainer_state, remove_checkpoints, resolve_device
@@ -206,6 +206,14 @@ def _write_run(
     validation: str | None, notify: Notify,
 ) -> None:
     est, out = run.estimator, run.path
+    test_metrics = None
+    if test_set is not None:  # first: a diverged model (NaN reconstructions) must not replace the run in `out`
+        try:
+            test_metrics = _metrics.reconstruction_metrics(test_set.x, est.reconstruct(test_set.x))
+        except DataError as err:
+            remove_checkpoints(out)
+            raise DataError(f"the training diverged ({err}); try a lower --lr. The run folder '{out}' was left as it "
+                            "was") from None
     notify(f"writing {out} ...")
     est.save(out)
     history = est.history_
@@ -234,8 +242,7 @@ def _write_run(
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if test_set is not None:
-        metrics["test"] = _metrics.reconstruction_metrics(test_set.x, est.reconstruct(test_set.x))
+    metrics["test"] = test_metrics
     run.metrics = metrics
     atomic_write_json(out / METRICS_FILE, metrics)
     atomic_write_bytes(out / LOSS_FIGURE, _report.to_png(loss_figure(run)))
