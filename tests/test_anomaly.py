@@ -176,6 +176,9 @@ def test_save_load_round_trip_without_pickle(digits, autoencoder, tmp_path, code
     assert again.offset_ == detector.offset_ and again.contamination == 0.05
     with pytest.raises(ConfigError, match="already exists; pass force=True"):
         detector.save(tmp_path / "det")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; name a folder"):
+        detector.save(tmp_path / "file", force=True)
     with pytest.raises(ConfigError, match="stores a deepae.AutoEncoder's run folder; this detector uses a PCA"):
         AutoEncoderOutlierDetector(PCA(4), error="squared").fit(X).save(tmp_path / "pca")
 

@@ -216,7 +216,9 @@ class AutoEncoderOutlierDetector(OutlierMixin, BaseEstimator):
                 raise ConfigError("save() stores a deepae.AutoEncoder's run folder; this detector uses a "
                                   f"{type(member.autoencoder_).__name__}")
         path = Path(path)
-        if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not force)):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"detector folder '{path}' is a file; name a folder (--force does not replace a file)")
+        if path.exists() and any(path.iterdir()) and not force:
             raise ConfigError(f"detector folder '{path}' already exists; pass force=True (--force) to overwrite it")
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "autoencoder"}
         if self.members_:
