@@ -347,7 +347,7 @@ def test_rd_loss_balance_weights_each_quality():
         torch.manual_seed(0)
         plain, _ = rd_loss(net, x, qs)
         torch.manual_seed(0)
-        losses[q] = float(rd_loss(net, x, qs, balance=0.5)[0] / plain)
+        losses[q] = float(rd_loss(net, x, qs, balance=0.5)[0].detach() / plain.detach())
     lambdas = torch.tensor(net.config.lambdas)
     mean = lambdas.log().mean().exp()
     assert losses[0] == pytest.approx(float((lambdas[0] / mean) ** -0.5), rel=1e-5)

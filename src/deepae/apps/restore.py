@@ -360,14 +360,7 @@ def train_task(
     trainer = Trainer(model, loss_fn, train_config, callbacks=callbacks)
     notify(f"training {task} on {len(dataset.files)} photos for up to {minutes:g} min ...")
     start = time.perf_counter()
-    try:
-        history = trainer.fit(loader)
-    except DataError as err:
-        # A loader worker re-raises a photo's error with the worker's traceback in the message: keep its last line.
-        text = str(err).strip()
-        if "Original Traceback" not in text:
-            raise
-        raise DataError(text.splitlines()[-1].split(": ", 1)[-1]) from None
+    history = trainer.fit(loader)
     seconds = time.perf_counter() - start
     files = dataset.files
     extra = {

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from sklearn.base import BaseEstimator
 
@@ -312,12 +311,18 @@ class CodeIndex(BaseEstimator):
     @staticmethod
     def read_header(path: str | os.PathLike) -> dict:
         """The JSON header of a saved index (metric, model digest and path, names, info), without its codes."""
+        return CodeIndex._read(path, with_tensors=False)[0]
+
+    @staticmethod
+    def _read(path: str | os.PathLike, with_tensors: bool) -> tuple[dict, dict[str, torch.Tensor]]:
+        """(checked JSON header, tensors) of a saved index, from one opening of the file; no tensors unless asked."""
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"index '{path}' does not exist" if not path.exists() else f"index '{path}' is not a file")
         try:
             with safe_open(str(path), "pt") as fh:
                 header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()} if with_tensors else {}
         except (SafetensorError, ValueError, OSError) as exc:
             raise CheckpointError(f"'{path}' is not a deepae index: {exc}") from None
         if header.get("format") != FORMAT:
@@ -330,7 +335,10 @@ class CodeIndex(BaseEstimator):
                 raise ValueError(f"format_version {meta['format_version']}; this deepae reads up to {FORMAT_VERSION}")
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"'{path}' holds an invalid index header: {type(exc).__name__}: {exc}") from None
-        return meta
+        # older indexes have no digest
+        if with_tensors and "sha256" in header and header["sha256"] != _content_digest(header["index"], tensors):
+            raise CheckpointError(f"'{path}': its codes or header changed since it was written (damaged or edited index)")
+        return meta, tensors
 
     @classmethod
     def load(cls, path: str | os.PathLike, autoencoder: Any = None) -> "CodeIndex":
@@ -338,15 +346,7 @@ class CodeIndex(BaseEstimator):
 
         The model must have the digest recorded in the index (``CheckpointError`` otherwise).
         """
-        meta = cls.read_header(path)
-        try:
-            tensors = st_load(Path(path).read_bytes())
-        except (SafetensorError, ValueError, OSError) as exc:
-            raise CheckpointError(f"'{path}' is not a deepae index: {exc}") from None
-        with safe_open(str(path), "pt") as fh:
-            header = fh.metadata()
-        if "sha256" in header and header["sha256"] != _content_digest(header["index"], tensors):  # older indexes have none
-            raise CheckpointError(f"'{path}': its codes or header changed since it was written (damaged or edited index)")
+        meta, tensors = cls._read(path, with_tensors=True)
         recorded = meta["model"].get("path")
         source = autoencoder if autoencoder is not None else recorded
         if source is None:

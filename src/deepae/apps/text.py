@@ -131,12 +131,14 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 raise ConfigError(f"warm_start=True with lr_schedule={self.lr_schedule!r}: a schedule spans one fit's "
                                   "epochs and cannot be continued; fit once with all the epochs, or use 'constant'")
             counts = self._counts(docs)
-            self._train(counts)
+            self._train(counts, seed=self.random_state)
         else:
+            counts = self._vocabulary(docs)  # the same for every initialisation
             best, losses = None, []
             for i in range(self.n_init):
-                counts = self._start(docs, seed=None if self.random_state is None else int(self.random_state) + i)
-                self._train(counts)
+                seed = None if self.random_state is None else int(self.random_state) + i
+                self._new_model(seed)
+                self._train(counts, seed)
                 losses.append(self._training_loss(counts))
                 if best is None or losses[-1] < best[0]:
                     best = (losses[-1], self.model_, self._trainer, self.history_)
@@ -145,15 +147,16 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._index(self._encode_counts(counts))
         return self
 
-    def _train(self, counts: sp.csr_matrix) -> None:
-        """Train ``model_`` on the word counts: a new Trainer after ``_start``, the same one on a warm start."""
+    def _train(self, counts: sp.csr_matrix, seed: int | None) -> None:
+        """Train ``model_`` on the word counts: a new Trainer (seeded by ``seed``) after ``_new_model``, the same
+        one on a warm start."""
         trainer = getattr(self, "_trainer", None)
         if trainer is None:
             config = TrainConfig(
                 epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw" if self.weight_decay else "adam",
                 lr=self.lr, optimizer_params={"weight_decay": self.weight_decay} if self.weight_decay else {},
                 scheduler=None if self.lr_schedule == "constant" else self.lr_schedule, device=self.device,
-                num_threads=self.num_threads, random_state=getattr(self, "_seed", self.random_state),
+                num_threads=self.num_threads, random_state=seed,
                 progress=self.verbose,
             )
             trainer = self._trainer = Trainer(self.model_, self._loss, config)
@@ -176,8 +179,8 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             total, words = total + float(loss) * n, words + n
         return total / max(words, 1.0)
 
-    def _start(self, docs: list[str], seed: int | None) -> sp.csr_matrix:
-        """A fresh vocabulary, idf and model (initialised from ``seed``) for ``docs``; returns their word counts."""
+    def _vocabulary(self, docs: list[str]) -> sp.csr_matrix:
+        """A fresh vocabulary and idf for ``docs``; returns their word counts (n_docs, vocabulary)."""
         self.vectorizer_ = CountVectorizer(max_features=self.max_features, stop_words=self.stop_words, dtype=np.float32)
         try:
             counts = self.vectorizer_.fit_transform(docs).tocsr()
@@ -187,7 +190,10 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.idf_ = (np.log((1 + len(docs)) / (1 + df)) + 1).astype(np.float32)  # scikit-learn's smooth idf
         self.vocabulary_size_ = counts.shape[1]
         self._n_features_out = self.code_size
-        self._seed = seed
+        return counts
+
+    def _new_model(self, seed: int | None) -> None:
+        """A new autoencoder for the vocabulary, initialised from ``seed``, and no Trainer yet."""
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.default_generator.manual_seed(seed)
@@ -196,7 +202,6 @@ class TextAutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 activation=self.activation, code_activation="linear", output_activation="identity",
             )
         self._trainer = None
-        return counts
 
     def _check_params(self) -> None:
         if self.weighting not in WEIGHTINGS:

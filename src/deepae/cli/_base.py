@@ -32,8 +32,17 @@ class Settings:
     quiet: bool = False
 
 
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+
+
 def one_line(message: Any) -> str:
-    return " ".join(str(message).split())
+    """The message on one line. A DataLoader worker's error comes back with the worker's traceback in its
+    message (torch re-raises it so): its last line, the error's own message, is kept."""
+    text = str(message)
+    if _WORKER_TRACEBACK in text:
+        last = text.strip().splitlines()[-1]  # "deepae.errors.DataError: photo.png: image is 8x8 ..."
+        text = last.split(": ", 1)[-1]
+    return " ".join(text.split())
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -129,12 +129,13 @@ def _check_targets(outdir: Path, targets: list[Path], force: bool) -> None:
     clash = next((t for t in targets if t.relative_to(outdir) in folders), None)
     if clash is not None:
         raise CodecError(f"the file stores an image '{clash.relative_to(outdir)}' and a folder of that name")
-    for t in targets:
-        blocked = next((p for p in t.parents if p != outdir and outdir in p.parents and p.exists() and not p.is_dir()), None)
-        if blocked is not None or t.is_dir():
-            raise ConfigError(f"output '{blocked or t}' is in the way: a {'file' if blocked else 'folder'} where the "
-                              "decoded images need the other")
+    blocked = next((outdir / f for f in sorted(folders) if (outdir / f).is_file()), None)  # each folder once
+    if blocked is not None:
+        raise ConfigError(f"output '{blocked}' is in the way: a file where the decoded images need a folder")
     existing = [t for t in targets if t.exists()]
+    if any(t.is_dir() for t in existing):
+        raise ConfigError(f"output '{next(t for t in existing if t.is_dir())}' is in the way: a folder where a decoded "
+                          "image goes")
     if existing and not force:
         raise ConfigError(f"output '{existing[0]}' already exists; pass --force to replace it")
 

@@ -51,6 +51,18 @@ def write_evaluation(run: Run, result: dict[str, Any]) -> Path:
     return atomic_write_json(run.path / EVALUATION_FILE, result)
 
 
+def input_clash(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> tuple[Path, str] | None:
+    """The first existing input that ``path`` is, is the folder of, or lies inside, with how; None if none."""
+    target = Path(path).resolve()
+    for source in (Path(s) for s in inputs if s is not None):
+        if not source.exists():
+            continue  # a built-in data set's name, not a path
+        src = source.resolve()
+        if target == src or (src.is_file() and target == src.parent) or (src.is_dir() and src in target.parents):
+            return source, "is" if target == src else ("is the folder of" if src.is_file() else "lies inside")
+    return None
+
+
 def check_output(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Refuse to replace an existing file, or fill a non-empty folder, unless ``force``.
 
@@ -58,17 +70,13 @@ def check_output(path: str | os.PathLike, force: bool, inputs: Iterable[str | os
     ``inputs``, the folder an input file lies in, or a place inside an input folder.
     """
     path = Path(path)
-    target = path.resolve()
-    for source in (Path(s) for s in inputs if s is not None):
-        if not source.exists():
-            continue  # a built-in data set's name, not a path
-        src = source.resolve()
-        if target == src or (src.is_file() and target == src.parent) or (src.is_dir() and src in target.parents):
-            where = "is" if target == src else ("is the folder of" if src.is_file() else "lies inside")
-            raise ConfigError(
-                f"output '{path}' {where} the input '{source}'; outputs never replace or mix with inputs (--force "
-                "or not): choose an output outside it"
-            )
+    clash = input_clash(path, inputs)
+    if clash is not None:
+        source, where = clash
+        raise ConfigError(
+            f"output '{path}' {where} the input '{source}'; outputs never replace or mix with inputs (--force "
+            "or not): choose an output outside it"
+        )
     if path.exists() and not force and (path.is_file() or any(path.iterdir())):
         raise ConfigError(f"output '{path}' already exists; pass --force to overwrite it")
     return path

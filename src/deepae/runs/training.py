@@ -19,6 +19,7 @@ from ..train import Checkpoint, latest_checkpoint, load_trainer_state, remove_ch
 from ..train.checkpoint import CHECKPOINT_DIR, CONFIG_FILE, STATE_FILE, STATE_META_FILE, write_record
 from .config import resolve_params
 from .describe import epoch_timing
+from .export import input_clash
 from .folder import DERIVED_FILES, LOSS_FIGURE, METRICS_FILE, RECONSTRUCTION_FIGURE, Run, open_run, prepare_run_dir
 from .spec import HOLDOUT_FRACTION, HOLDOUT_SEED, DataSpec, Notify, load_demo_data, quiet
 
@@ -54,10 +55,7 @@ def train(
     """
     _check_epochs(params.get("epochs", AutoEncoder().epochs))
     _check_every(checkpoint_every)
-    source = Path(data.spec)
-    if source.exists() and Path(out).resolve() in (source.resolve(), *source.resolve().parents) or (
-        source.is_dir() and source.resolve() in Path(out).resolve().parents
-    ):
+    if input_clash(out, [data.spec]) is not None:
         raise ConfigError(f"output '{out}' would mix the run with its data '{data.spec}' (--force or not): choose an "
                           "output outside it")
     out = prepare_run_dir(out, force)  # before anything slow: a refused folder fails at once
