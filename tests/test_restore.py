@@ -255,6 +255,11 @@ def test_cli_errors_are_one_line_and_write_nothing(models, tmp_path):
     _error(invoke("denoise", tmp_path / "empty.png", "-o", tmp_path / "o3.png", *m), "empty file")
     _error(invoke("denoise", tiny, "-o", tmp_path / "o4.png", *m), "at least 8x8")
     _error(invoke("denoise", good, "-o", existing, *m), "--force")
+    _error(invoke("denoise", good, "-o", tmp_path / "clean.txt", *m), "'.txt' is not an image format")
+    assert not (tmp_path / "clean.txt").exists()
+    (tmp_path / "out.v2").mkdir()  # a folder with a dot in its name, once it exists, is a folder
+    assert invoke("denoise", good, "-o", tmp_path / "out.v2", *m).exit_code == 0
+    assert (tmp_path / "out.v2" / f"{good.stem}.png").is_file()
     _error(invoke("denoise", good, "-o", good, "--force", *m), "would replace the input")
     _error(invoke("denoise", tmp_path, "-o", tmp_path / "inside", *m), "inside the input folder")
     _error(invoke("upscale", good, "-o", tmp_path / "o5.png", "--factor", 5), "factor=5")
@@ -270,6 +275,9 @@ def test_train_task_from_the_cli(tmp_path):
     _save(photos / "p.png", (_photo(100, 120) * 255).astype(np.uint8))
     _error(invoke("train", "--task", "denoise", "--data", photos), "needs --data")
     _error(invoke("train", "--task", "upscale", "--factor", 5, "--data", photos, "--out", tmp_path / "r"), "factor=5")
+    # --factor belongs to --task upscale: anywhere else it was silently ignored
+    _error(invoke("train", "--task", "denoise", "--factor", 3, "--data", photos, "--out", tmp_path / "r"), "--factor")
+    _error(invoke("train", "--factor", 9, "--data", "mnist", "--out", tmp_path / "r"), "--factor")
     _error(invoke("train", "--task", "denoise", "--code-size", 3, "--data", photos, "--out", tmp_path / "r"), "--code-size")
     small = tmp_path / "small"
     small.mkdir()

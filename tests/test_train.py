@@ -260,6 +260,12 @@ def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch):
         atomic_write_bytes(target, b"{broken")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left
+    # a folder in the way is named as such (os.replace would name the temporary file), and kept
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match="'.*out' is a folder, not a file"):
+        atomic_write_bytes(tmp_path / "out", b"x")
+    assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "out"]
 
 
 def _free_port() -> int:

@@ -26,6 +26,8 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     an error (or a kill) leaves ``path`` as it was and removes the temporary file.
     """
     path = Path(path)
+    if path.is_dir():  # else os.replace fails late, naming the temporary file
+        raise IsADirectoryError(f"'{path}' is a folder, not a file; name a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
     # O_EXCL: never follow or reuse someone else's file; mode 0o666 lets the process umask decide the

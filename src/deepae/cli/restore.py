@@ -39,6 +39,10 @@ def _plan(inputs: list[Path], output: Path, force: bool) -> list[tuple[Path, Pat
     single = len(inputs) == 1 and inputs[0].is_file()
     if single and output.suffix.lower() in _SUFFIXES:
         files.append((inputs[0], output))
+    elif single and output.suffix and not output.is_dir():
+        # "-o clean.txt" for one image: a typo for an image name far more often than a folder's name
+        raise ConfigError(f"output '{output}': {output.suffix!r} is not an image format deepae writes "
+                          f"({', '.join(sorted(_SUFFIXES))}); name an image file, or a folder that exists")
     else:
         if output.suffix.lower() in _SUFFIXES:
             raise ConfigError(f"output '{output}' names a file, but the inputs are several images or a folder; name a folder")

@@ -139,7 +139,7 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run folder."),
     task: Optional[TaskName] = typer.Option(None, "--task", help="Train a restoration model on a folder of photos (--data)."),
-    factor: int = typer.Option(2, "--factor", help="With --task upscale: the enlargement, 2, 3 or 4."),
+    factor: Optional[int] = typer.Option(None, "--factor", help="With --task upscale: the enlargement, 2 (default), 3 or 4."),
     minutes: Optional[float] = typer.Option(None, "--minutes", callback=between(0, None, "x > 0"),
                                             help="With --task: the training time budget (default: the task's)."),
 ) -> None:
@@ -160,6 +160,9 @@ def train(
     options.update(random_state=seed, hidden=None if hidden is None else runs.parse_sizes(hidden),
                    init_from=None if init_from is None else str(init_from))
     settings = get_settings(ctx)
+    if factor is not None and value(task) != "upscale":
+        fix = "drop it" if task is None else "drop it or use --task upscale"
+        raise ConfigError(f"--factor is the enlargement of --task upscale; {fix}")
     if task is not None:
         given = sorted(k for k, v in options.items() if v is not None and k not in ("epochs", "random_state"))
         given += [k for k, v in {"preset": preset, "config": config, "resume": resume}.items() if v is not None]
@@ -189,13 +192,13 @@ def train(
 
 
 def _train_task(task: str, data: Optional[str], out: Optional[Path], force: bool, minutes: Optional[float],
-                epochs: Optional[int], seed: Optional[int], factor: int, settings) -> None:
+                epochs: Optional[int], seed: Optional[int], factor: Optional[int], settings) -> None:
     from ..apps.restore import train_task
     from ..apps.upscale import variant_of
 
     if data is None or out is None:
         raise ConfigError(f"--task {task} needs --data (a folder of photos) and --out (the run folder to write)")
-    variant = variant_of(factor) if task == "upscale" else None
+    variant = variant_of(factor or 2) if task == "upscale" else None
     runs.prepare_run_dir(out, force)
     result = train_task(task, [data], out, minutes=minutes, epochs=epochs or 10_000, seed=seed or 0, variant=variant,
                         progress=not settings.quiet, notify=notifier(settings))
