@@ -4,10 +4,9 @@ The model sees one channel and a map of the noise level (FFDNet's idea: Zhang, Z
 and predicts the correction to the noisy channel. A colour image is turned into opponent channels
 (the mean of R, G, B and two colour differences, an invertible linear map): the mean carries the
 detail with a third of the noise power, and the colour differences, smooth in photos, are denoised
-at half resolution and brought back up (as JPEG keeps chroma at half resolution). That is three
-times less work than three full channels, and on training photos (not Kodak) at sigma 15 / 25 / 50
-it gave 34.8 / 31.8 / 27.3 dB where channel by channel gave 32.9 / 30.1 / 26.1
-(``python -m bench.denoise_colour``).
+at half resolution and brought back up (as JPEG keeps chroma at half resolution). That is half the
+work of three full channels, and on training photos (not Kodak) at sigma 15 / 25 / 50 it gave
+34.8 / 31.8 / 27.3 dB where channel by channel gave 32.9 / 30.1 / 26.1 (``python -m bench.denoise_colour``).
 The noise level is estimated from the image (the median absolute deviation of its finest diagonal
 Haar details, Donoho & Johnstone 1994) unless given: ``sigma`` is in 8-bit grey levels (25 = 25/255).
 """
