@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 
 from deepae.apps import restore as R
-from deepae.apps.denoise import _with_noise_map
 
 from ._core import DEFAULT_DATA
+from .restore import denoise_channel_by_channel, psnr
 
 SIGMAS = (15, 25, 50)
 
@@ -45,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding photos/")
     args = p.parse_args(argv)
     spec, model = R.get_task("denoise"), R.load_task_model("denoise").eval()
-    psnr = lambda a, b: 10 * np.log10(1 / float(((a.clamp(0, 1) - b) ** 2).mean()))  # noqa: E731
     scores = {s: {"noisy": [], "opponent channels": [], "channel by channel": []} for s in SIGMAS}
     seconds = {"opponent channels": [], "channel by channel": []}
     for i, clean in enumerate(photos(args.data_dir / "photos")):
@@ -54,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
             noisy = torch.round((clean + sigma / 255 * torch.randn(clean.shape, generator=g)).clamp(0, 1) * 255) / 255
             with torch.inference_mode():
                 start = time.perf_counter()
-                by_channel = R.run_model(model, _with_noise_map(noisy[:, None], torch.full((3,), sigma / 255)))[:, 0]
+                by_channel = denoise_channel_by_channel(model, noisy, sigma / 255)
                 middle = time.perf_counter()
                 opponent = spec.restore(model, noisy, sigma=float(sigma))
                 seconds["channel by channel"].append(middle - start)
                 seconds["opponent channels"].append(time.perf_counter() - middle)
             for key, out in (("noisy", noisy), ("opponent channels", opponent), ("channel by channel", by_channel)):
-                scores[sigma][key].append(psnr(out, clean))
+                scores[sigma][key].append(psnr(out.clamp(0, 1).numpy(), clean.numpy()))
     for sigma, row in scores.items():
         print(f"sigma {sigma}: " + ", ".join(f"{k} {np.mean(v):.2f} dB" for k, v in row.items()))
     print("seconds per 768x512 photo: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in seconds.items()))

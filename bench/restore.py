@@ -50,6 +50,14 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     return float(10 * np.log10(peak**2 / mse)) if mse > 0 else float("inf")
 
 
+def denoise_channel_by_channel(model: torch.nn.Module, rgb: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(3, H, W) noisy RGB -> the denoiser's model applied to R, G and B one by one (``sigma`` in [0, 1]
+    units, no mirrored margin): what deepae did to colour photos before its opponent-channel path."""
+    from deepae.apps.denoise import _with_noise_map
+
+    return R.run_model(model, _with_noise_map(rgb[:, None], torch.full((3,), sigma)))[:, 0]
+
+
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     from skimage.metrics import structural_similarity
 
@@ -183,8 +191,6 @@ def denoise_kodak(ctx: Context) -> Report:
     """Kodak24 in grayscale under gaussian noise (std 25/255, not clipped): deepae vs BM3D."""
     import bm3d
 
-    from deepae.apps.denoise import _with_noise_map
-
     spec, model = R.get_task("denoise"), R.load_task_model("denoise")
     sigma = 25 / 255
     rows, results = [], {"noisy": [], "BM3D": [], "deepae (sigma given)": [], "deepae (sigma estimated)": []}
@@ -197,7 +203,7 @@ def denoise_kodak(ctx: Context) -> Report:
         clean_rgb = torch.tensor(rgb).permute(2, 0, 1).float() / 255
         noisy_rgb = clean_rgb + sigma * torch.randn(clean_rgb.shape, generator=torch.Generator().manual_seed(100 + i))
         with torch.inference_mode():
-            per_channel = R.run_model(model.eval(), _with_noise_map(noisy_rgb[:, None], torch.full((3,), sigma)))[:, 0]
+            per_channel = denoise_channel_by_channel(model.eval(), noisy_rgb, sigma)
             for key, out in (("noisy", noisy_rgb), ("deepae (opponent channels)", spec.restore(model, noisy_rgb, sigma=25.0)),
                              ("deepae (channel by channel)", per_channel)):
                 colour[key].append(psnr(out.clamp(0, 1).numpy(), clean_rgb.numpy()))

@@ -468,3 +468,17 @@ def test_shipped_models_are_at_most_10_mb(name):
     if not folder.is_dir():
         pytest.skip(f"no shipped {name} codec")
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 10 * 1024 * 1024
+
+
+def test_compress_reads_images_as_every_command_does(tmp_path):
+    from deepae.cli.codec import _read_8bit
+
+    # a 16-bit gray PNG is 16-bit whatever its values: a dark one stays dark (it was read as 8-bit
+    # when no value passed 255), and a one-row RGB image stays RGB
+    dark = np.arange(0, 200, 2, dtype=np.uint16).reshape(10, 10)
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    assert Image.open(tmp_path / "dark16.png").mode.startswith("I")
+    np.testing.assert_array_equal(_read_8bit(tmp_path / "dark16.png"), np.rint(dark / 65535 * 255).astype(np.uint8))
+    row = np.random.default_rng(0).integers(0, 256, (1, 7, 3), dtype=np.uint8)
+    Image.fromarray(row).save(tmp_path / "row.png")
+    np.testing.assert_array_equal(_read_8bit(tmp_path / "row.png"), row)

@@ -22,6 +22,10 @@ from ..errors import ConfigError
 from .restore import Task, Training, register_task, restore, run_model
 
 SIGMA_MAX = 60.0  # grey levels: the strongest noise the default model was trained on is 55
+# Mirrored pixels around the image while the model runs (8 around the half-resolution colour differences):
+# without them a flat image's outermost pixels came back up to 3 grey levels off (8 in colour, where the
+# colour differences' errors add up going back to RGB).
+MARGIN = 16
 # RGB -> opponent channels: mean, (R - B) / 2, (R - 2G + B) / 4; the differences are shifted by 0.5 into [0, 1]
 _OPPONENT = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])
 _OPPONENT_INV = torch.linalg.inv(_OPPONENT)
@@ -37,17 +41,6 @@ def estimate_sigma(x: torch.Tensor) -> torch.Tensor:
     x = x[:, : h - h % 2, : w - w % 2]
     d = (x[:, 0::2, 0::2] - x[:, 0::2, 1::2] - x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) / 2
     return d.reshape(c, -1).abs().median(dim=1).values / 0.6745
-
-
-def _denoise(model, x: torch.Tensor, sigma: torch.Tensor, margin: int = 16) -> torch.Tensor:
-    """(B, 1, H, W) noisy images with sigma (B,) -> denoised. The images are mirrored ``margin`` pixels
-    out beyond their borders first: the model pads with zeros, which left errors of up to 3 grey
-    levels in the outermost pixels of a flat image (and up to 8 in colour, where the colour
-    differences' errors add up going back to RGB)."""
-    h, w = x.shape[-2:]
-    m = min(margin, h - 1, w - 1)
-    padded = F.pad(x, (m, m, m, m), mode="reflect") if m > 0 else x
-    return run_model(model, _with_noise_map(padded, sigma))[..., m : m + h, m : m + w]
 
 
 def _with_noise_map(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -82,7 +75,7 @@ class Denoise(Task):
         if pixels.shape[0] == 3:
             return _denoise_colour(model, pixels, sigma)
         sig = estimate_sigma(pixels) if sigma is None else torch.full((1,), float(sigma) / 255)
-        return _denoise(model, pixels[None], sig)[0]
+        return run_model(model, _with_noise_map(pixels[None], sig), MARGIN)[0]
 
 
 def _denoise_colour(model, rgb: torch.Tensor, sigma: float | None) -> torch.Tensor:
@@ -99,8 +92,8 @@ def _denoise_colour(model, rgb: torch.Tensor, sigma: float | None) -> torch.Tens
     else:
         norms = _OPPONENT.norm(dim=1) * float(sigma) / 255
         sig_mean, sig_diff = norms[:1], norms[1:] / 2
-    mean = _denoise(model, mean[None], sig_mean)[0]
-    diff = _denoise(model, small[:, None], sig_diff, margin=8)[:, 0]
+    mean = run_model(model, _with_noise_map(mean[None], sig_mean), MARGIN)[0]
+    diff = run_model(model, _with_noise_map(small[:, None], sig_diff), MARGIN // 2)[:, 0]
     diff = F.interpolate(diff[None], scale_factor=2, mode="bicubic", align_corners=False)[0, :, :h, :w] - 0.5
     return torch.einsum("ij,jhw->ihw", _OPPONENT_INV.to(rgb.dtype), torch.cat([mean, diff]))
 

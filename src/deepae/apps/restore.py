@@ -285,9 +285,20 @@ def restore_pixels(spec: Task, pixels: np.ndarray, model: Any = None, variant: s
     return out.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def run_model(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Apply an image-to-image model to (B, C, H, W) in tiles (bounded memory); the output in data space."""
-    return apply_model(model, x)
+def run_model(model: torch.nn.Module, x: torch.Tensor, margin: int = 0) -> torch.Tensor:
+    """Apply an image-to-image model to (B, C, H, W) in tiles (bounded memory); the output in data space.
+
+    ``margin`` > 0 mirrors the image that many pixels out beyond its borders first and crops the
+    output back: the models pad with zeros, which bends their outermost pixels (the denoiser's, on a
+    flat image, by up to 3 grey levels).
+    """
+    h, w = x.shape[-2:]
+    m = min(margin, h - 1, w - 1)
+    if m <= 0:
+        return apply_model(model, x)
+    out = apply_model(model, F.pad(x, (m, m, m, m), mode="reflect"))
+    s = out.shape[-1] // (w + 2 * m)  # the model's scale (upscale: its factor)
+    return out[..., m * s : (m + h) * s, m * s : (m + w) * s]
 
 
 # -- training ------------------------------------------------------------------------------------

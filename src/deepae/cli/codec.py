@@ -9,45 +9,29 @@ output is replaced only with ``--force``.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
 import numpy as np
 import typer
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .._io import atomic_write_bytes
 from ..apps.codec import CodecError, info, load_codec, read_dae, write_dae
-from ..data import find_images
+from ..data import find_images, read_image
 from ..errors import ConfigError, DataError
 from ._base import console, fmt, get_settings
 
 app = typer.Typer()
 
-_GRAY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-
-
 def _read_8bit(path: Path) -> np.ndarray:
     """An image file -> (H, W) gray or (H, W, 3) RGB uint8, upright (alpha dropped, 16-bit reduced to 8)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # raised by Image.open itself
-            raw = Image.open(path)
-        with raw:
-            im = ImageOps.exif_transpose(raw)  # upright, as viewers show it
-            if im.mode in _GRAY:
-                if im.mode.startswith("I") or im.mode == "F":
-                    a = np.asarray(im, dtype=np.float64)
-                    top = 65535.0 if a.max() > 255 else 255.0
-                    return np.rint(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
-                return np.asarray(im.convert("L"))
-            return np.asarray(im.convert("RGB"))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"'{path}': too many pixels for Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
-                        "(a decompression bomb?)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"'{path}' is not a readable image: {exc}") from None
+        pixels, _ = read_image(path)  # EXIF orientation, 16-bit, decompression bombs: as every command reads
+    except DataError as err:
+        raise DataError(f"'{path}' is not a readable image: {str(err).removeprefix(f'{path}: ')}") from None
+    u8 = np.rint(pixels * 255).astype(np.uint8)
+    return u8[..., 0] if u8.shape[2] == 1 else u8
 
 
 def _inputs(items: list[Path]) -> list[tuple[str, Path]]:

@@ -240,7 +240,8 @@ def _write_run(
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    metrics["test"] = test_metrics
+    if test_metrics is not None:
+        metrics["test"] = test_metrics
     run.metrics = metrics
     atomic_write_json(out / METRICS_FILE, metrics)
     atomic_write_bytes(out / LOSS_FIGURE, _report.to_png(loss_figure(run)))
