@@ -228,8 +228,8 @@ def test_truncated_and_edited_files_are_refused(gray):
 def test_forged_version_model_and_quality_are_refused_by_name(gray, rgb):
     data = compress(_images()[:1], model=gray, quality=2)
     assert _reforge(data, 0, b"") == data  # the forger's checksums are the writer's
-    with pytest.raises(CodecError, match="format version 2; this deepae reads version 1"):
-        decompress(_reforge(data, 4, b"\x02"), model=gray)
+    with pytest.raises(CodecError, match="format version 3; this deepae reads versions 1, 2"):
+        decompress(_reforge(data, 4, b"\x03"), model=gray)
     with pytest.raises(CodecError, match="made by the codec model 'tiny-gray'.*not by 'tiny-rgb'"):
         decompress(data, model=rgb)
     quality_at = 4 + 1 + 1 + data[5] + 8
@@ -242,12 +242,59 @@ def test_forged_version_model_and_quality_are_refused_by_name(gray, rgb):
     assert data.startswith(MAGIC)
 
 
+def _as_version_1(data: bytes) -> bytes:
+    """The same images written as format version 1 did: every record stores its mode and size."""
+    import io
+    import zlib
+
+    from deepae.apps.codec._format import MODE_CODES, _Reader, read_chunks, read_header, varint
+
+    reader = _Reader(io.BytesIO(data))
+    header = read_header(reader)
+    name = header.model.encode()
+    out = bytearray(MAGIC + bytes([1, len(name)]) + name + header.digest + bytes([header.quality]))
+    out += zlib.crc32(out).to_bytes(4, "big")
+    total = 0
+    for records in read_chunks(reader, header.version):
+        body = b"".join(varint(len(r.name.encode())) + r.name.encode() + bytes([MODE_CODES[r.mode]]) + varint(r.width)
+                        + varint(r.height) + varint(len(r.payload)) + r.payload for r in records)
+        out += b"C" + varint(len(records)) + varint(len(body)) + body
+        out += zlib.crc32(out).to_bytes(4, "big")
+        total += len(records)
+    out += b"E" + varint(total)
+    return bytes(out + zlib.crc32(out).to_bytes(4, "big"))
+
+
+def test_records_of_equal_sized_images_leave_out_mode_and_size(gray):
+    digits = [np.random.default_rng(i).integers(0, 256, (28, 28), dtype=np.uint8) for i in range(5)]
+    mixed = [digits[0], digits[1], _images()[1], digits[2]]
+    for images in (digits, mixed):
+        data = compress(images, model=gray, quality=2, names=[f"d{i}" for i in range(len(images))])
+        assert info(data)["format_version"] == 2
+        old = _as_version_1(data)
+        saved = sum(1 + 1 + 1 for a, b in zip(images, images[1:]) if a.shape == b.shape)  # mode, width, height
+        assert len(old) - len(data) == saved
+        for a, b, image in zip(decompress(data, model=gray), decompress(old, model=gray), images):
+            assert a.shape == image.shape
+            np.testing.assert_array_equal(a, b)  # version-1 files still read, to the same pixels
+        assert [i["name"] for i in info(old)["list"]] == [f"d{i}" for i in range(len(images))]
+
+
+def test_a_chunks_first_record_cannot_refer_back(gray):
+    data = compress([_images()[2]], model=gray, quality=2)  # 1x1: a body under 128 bytes
+    header = 4 + 1 + 1 + data[5] + 8 + 1 + 4  # magic, version, name length, name, digest, quality, CRC
+    body_at = header + 1 + 1 + 1  # 'C', image count, body length (all one byte here)
+    assert data[body_at] == 0  # no name, all fields present
+    with pytest.raises(CodecError, match="first image refers to an image before it"):
+        decompress(_reforge(data, body_at, b"\x01"), model=gray)
+
+
 # -- fuzzing the decoder --------------------------------------------------------------------------------
 @FUZZ
 @given(data=st.binary(max_size=300))
 def test_fuzz_random_bytes(gray, data):
     try:
-        decompress(MAGIC + b"\x01" + data if data[:1] == b"\x00" else data, model=gray)
+        decompress(MAGIC + bytes([1 + data[1] % 2]) + data if data[:1] == b"\x00" and len(data) > 1 else data, model=gray)
     except CodecError:
         pass
 

@@ -1,15 +1,21 @@
-"""The ``.dae`` file format (version 1): a header, chunks of image records, an end record.
+"""The ``.dae`` file format (version 2): a header, chunks of image records, an end record.
 
 All integers are unsigned LEB128 varints unless a width is given; CRC32 values are big-endian and
 *running*: each one covers every byte of the file from offset 0 up to the CRC itself, so a reader
 that has checked a chunk's CRC knows the header and every earlier chunk are intact too.
 
-    header   magic b"\\x89DAE" | version u8 (=1) | name_len u8 | model name (UTF-8)
+    header   magic b"\\x89DAE" | version u8 (=2) | name_len u8 | model name (UTF-8)
              | model digest (first 8 bytes of its SHA-256) | quality u8 (1..8) | CRC32
     chunk    b"C" | image count (varint) | body length (varint) | body | CRC32
-             body = records: name_len | name (UTF-8) | mode u8 (0: L, 1: RGB) | width | height
+             body = records: 2 name_len + same | name (UTF-8)
+                             | [mode u8 (0: L, 1: RGB) | width | height]  (absent when same = 1)
                              | payload length | payload (range-coded latents)
     end      b"E" | total image count (varint) | CRC32
+
+``same`` = 1 says the image has the mode, width and height of the record before it in the same chunk
+(never the first of a chunk, so each chunk parses on its own): a file of many equal-sized images pays
+2 bytes per image around its payload instead of 5. Version 1 (still read) has no ``same`` bit and
+always stores mode, width and height.
 
 A writer emits a chunk every 256 images or 1 MiB of payload, so a reader holds one chunk at a time:
 memory stays flat however many images a file holds.
@@ -24,7 +30,8 @@ from typing import BinaryIO, Callable, Iterator
 from ._coding import CodecError
 
 MAGIC = b"\x89DAE"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # the format versions this module reads
 DIGEST_BYTES = 8
 MODE_CODES = {"L": 0, "RGB": 1}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
@@ -80,12 +87,15 @@ def header_bytes(model: str, digest: bytes, quality: int) -> bytes:
     return head + zlib.crc32(head).to_bytes(4, "big")
 
 
-def record_bytes(rec: Record) -> bytes:
+def record_bytes(rec: Record, previous: Record | None = None) -> bytes:
+    """A version-2 record; its mode and size are left out when ``previous`` (the record before it in the
+    chunk, or None) has the same."""
     name = rec.name.encode()
     if len(name) > MAX_NAME:
         raise CodecError(f"image name {rec.name[:40]!r}... is longer than {MAX_NAME} bytes")
-    return (varint(len(name)) + name + bytes([MODE_CODES[rec.mode]]) + varint(rec.width) + varint(rec.height)
-            + varint(len(rec.payload)) + rec.payload)
+    same = previous is not None and (previous.mode, previous.width, previous.height) == (rec.mode, rec.width, rec.height)
+    shape = b"" if same else bytes([MODE_CODES[rec.mode]]) + varint(rec.width) + varint(rec.height)
+    return varint(2 * len(name) + same) + name + shape + varint(len(rec.payload)) + rec.payload
 
 
 class _Reader:
@@ -124,8 +134,9 @@ def read_header(reader: _Reader) -> Header:
     if magic != MAGIC:
         raise CodecError("not a .dae file (no DAE magic bytes at the start)")
     version = reader.take(1, "header")[0]
-    if version != VERSION:
-        raise CodecError(f"this .dae file is format version {version}; this deepae reads version {VERSION}")
+    if version not in READABLE:
+        raise CodecError(f"this .dae file is format version {version}; this deepae reads versions "
+                         f"{', '.join(map(str, READABLE))}")
     name_len = reader.take(1, "header")[0]
     try:
         name = reader.take(name_len, "header").decode()
@@ -137,7 +148,7 @@ def read_header(reader: _Reader) -> Header:
     return Header(version, name, digest, quality, reader.offset)
 
 
-def read_chunks(reader: _Reader) -> Iterator[list[Record]]:
+def read_chunks(reader: _Reader, version: int = VERSION) -> Iterator[list[Record]]:
     """The records of each chunk, after its checksum passed; checks the end record."""
     total = 0
     while True:
@@ -156,12 +167,12 @@ def read_chunks(reader: _Reader) -> Iterator[list[Record]]:
         size = reader.varint("chunk length", MAX_BODY)
         body = reader.take(size, "chunk")
         reader.check_crc("chunk")
-        records = _parse_body(body, count)
+        records = _parse_body(body, count, version)
         total += count
         yield records
 
 
-def _parse_body(body: bytes, count: int) -> list[Record]:
+def _parse_body(body: bytes, count: int, version: int) -> list[Record]:
     pos = 0
 
     def num(what: str, limit: int) -> int:
@@ -181,18 +192,26 @@ def _parse_body(body: bytes, count: int) -> list[Record]:
         pos += n
         return body[pos - n:pos]
 
-    records = []
+    records: list[Record] = []
     for _ in range(count):
+        key = num("name length", 2 * MAX_NAME + 1) if version >= 2 else 2 * num("name length", MAX_NAME)
+        if key // 2 > MAX_NAME:
+            raise CodecError(f"image name length is {key // 2}, more than {MAX_NAME}: the file is damaged")
         try:
-            name = raw(num("name length", MAX_NAME), "name").decode()
+            name = raw(key // 2, "name").decode()
         except UnicodeDecodeError:
             raise CodecError("an image name is not UTF-8: the file is damaged") from None
-        mode = MODE_NAMES.get(raw(1, "mode")[0])
-        if mode is None:
-            raise CodecError("an image has an unknown mode (expected L or RGB): the file is damaged")
-        width, height = num("width", 65535), num("height", 65535)
-        if width < 1 or height < 1:
-            raise CodecError(f"an image is {width}x{height} pixels: the file is damaged")
+        if key % 2:  # the mode and size of the record before
+            if not records:
+                raise CodecError("a chunk's first image refers to an image before it: the file is damaged")
+            mode, width, height = records[-1].mode, records[-1].width, records[-1].height
+        else:
+            mode = MODE_NAMES.get(raw(1, "mode")[0])
+            if mode is None:
+                raise CodecError("an image has an unknown mode (expected L or RGB): the file is damaged")
+            width, height = num("width", 65535), num("height", 65535)
+            if width < 1 or height < 1:
+                raise CodecError(f"an image is {width}x{height} pixels: the file is damaged")
         payload = raw(num("payload length", MAX_BODY), "payload")
         records.append(Record(name, mode, width, height, payload))
     if pos != len(body):
@@ -209,6 +228,7 @@ class ChunkWriter:
         self.count = 0
         self.pending: list[bytes] = []
         self.pending_bytes = 0
+        self.previous: Record | None = None  # the chunk's last record
         self._write(header)
 
     def _write(self, data: bytes) -> None:
@@ -216,7 +236,8 @@ class ChunkWriter:
         self.crc = zlib.crc32(data, self.crc)
 
     def add(self, record: Record) -> None:
-        data = record_bytes(record)
+        data = record_bytes(record, self.previous)
+        self.previous = record
         self.pending.append(data)
         self.pending_bytes += len(data)
         if len(self.pending) >= CHUNK_IMAGES or self.pending_bytes >= CHUNK_BYTES:
@@ -229,7 +250,7 @@ class ChunkWriter:
         self._write(b"C" + varint(len(self.pending)) + varint(len(body)) + body)
         self._write(self.crc.to_bytes(4, "big"))
         self.count += len(self.pending)
-        self.pending, self.pending_bytes = [], 0
+        self.pending, self.pending_bytes, self.previous = [], 0, None
 
     def close(self) -> None:
         self.flush()

@@ -102,7 +102,7 @@ def read_dae(stream: BinaryIO | bytes, model: str | os.PathLike | Codec | None =
     reader = _Reader(io.BytesIO(stream) if isinstance(stream, (bytes, bytearray, memoryview)) else stream)
     header = read_header(reader)
     codec = _codec_for(header, model)
-    for records in read_chunks(reader):
+    for records in read_chunks(reader, header.version):
         for rec in records:
             if rec.width * rec.height > (1 << 26):
                 raise CodecError(f"image {rec.name!r} claims {rec.width}x{rec.height} pixels, more than this reader decodes")
@@ -138,7 +138,7 @@ def info(stream: BinaryIO | bytes) -> dict[str, Any]:
     reader = _Reader(raw)
     header = read_header(reader)
     images, pixels, payload = [], 0, 0
-    for records in read_chunks(reader):
+    for records in read_chunks(reader, header.version):
         for rec in records:
             images.append({"name": rec.name, "mode": rec.mode, "width": rec.width, "height": rec.height,
                            "payload_bytes": len(rec.payload)})
