@@ -22,6 +22,7 @@ from deepae.apps.codec import (
     DaeWriter,
     codec_from_net,
     compress,
+    create_net,
     decompress,
     info,
     load_codec,
@@ -81,6 +82,26 @@ def block_rgb():
     return codec_from_net(net, "tiny-block-rgb")
 
 
+def _tiny_tile(channels: int, seed: int = 0):
+    torch.manual_seed(seed)
+    lambdas = [0.01 * 2**i for i in range(8)]
+    return create_net(CodecConfig(channels=channels, arch="tile", width=8, latent=4, hyper=3, hidden=[16], patch=8,
+                                  kernel=3, lambdas=lambdas))
+
+
+@pytest.fixture(scope="module")
+def tile_gray():
+    net = _tiny_tile(1, seed=3)
+    with torch.no_grad():  # means far from zero: the round trip must add back what z predicts
+        net.h_s[-1].bias[:net.config.latent] = 2.5
+    return codec_from_net(net, "tiny-tile-gray")
+
+
+@pytest.fixture(scope="module")
+def tile_rgb():
+    return codec_from_net(_tiny_tile(3, seed=4), "tiny-tile-rgb")
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("codec") / "tiny"
@@ -108,7 +129,7 @@ def _direct(codec, image: np.ndarray, quality: int) -> np.ndarray:
 
 
 # -- round trips ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("which", ["gray", "rgb", "block_gray", "block_rgb"])
+@pytest.mark.parametrize("which", ["gray", "rgb", "block_gray", "block_rgb", "tile_gray", "tile_rgb"])
 @pytest.mark.parametrize("quality", [1, 3])
 def test_round_trip_gives_the_networks_reconstruction_exactly(which, quality, request):
     codec = request.getfixturevalue(which)
@@ -322,7 +343,7 @@ def test_fuzz_mutated_files(gray, data):
 
 @FUZZ
 @given(st.data())
-@pytest.mark.parametrize("which", ["gray", "block_rgb"])
+@pytest.mark.parametrize("which", ["gray", "block_rgb", "tile_gray"])
 def test_fuzz_forged_payloads_decode_or_raise(which, request, data):
     # A forger who recomputes the checksums: the payload itself must never crash the decoder.
     from deepae.apps.codec._coding import decode_image
@@ -360,6 +381,31 @@ def test_block_codec_codes_with_float64_scales(block_rgb):
     means, scales = net.entropy_parameters(z_hat)
     means64, scales64 = net.coding_parameters(z_hat)
     assert scales64.dtype == torch.float64 and means64.dtype == torch.float32
+    torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
+
+
+# -- the tile codec -----------------------------------------------------------------------------------
+def test_tile_codec_sends_one_side_vector_per_tile(tile_gray):
+    net = tile_gray.net
+    x = torch.rand(2, 1, 16, 24)  # 2 x 3 tiles of 8 x 8
+    y = net.analysis(x, 0)
+    z = net.hyper_analysis(y)
+    means, scales = net.entropy_parameters(torch.round(z))
+    assert y.shape == (2, 4, 4, 6) and z.shape == (2, 3, 2, 3)
+    assert means.shape == scales.shape == y.shape and bool((scales >= 0.11).all())
+    x_hat, bits = net(x, torch.tensor([0, 7]))
+    assert x_hat.shape == x.shape and bits.shape == (2,) and bool((bits > 0).all())
+    with pytest.raises(ValueError, match="divisible by 4"):
+        create_net(CodecConfig(arch="tile", patch=10))
+
+
+def test_tile_codec_codes_with_float64_scales(tile_gray):
+    net = tile_gray.net
+    z_hat = torch.randn(1, net.config.hyper, 2, 2).round()
+    means, scales = net.entropy_parameters(z_hat)
+    means64, scales64 = net.coding_parameters(z_hat)
+    assert scales64.dtype == torch.float64
     torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
 

@@ -1,8 +1,9 @@
 """A learned image codec: autoencoder transforms, a learned entropy model and a range coder (constriction).
 
-Two kinds of network: ``CodecNet`` (transforms learned from scratch, factorized prior: the digits
-codec) and ``BlockHyperNet`` (JPEG's 8x8 DCT learned around, with a mean-scale hyperprior: the photo
-codec); ``create_net(config)`` builds the one a ``CodecConfig`` names.
+Three kinds of network: ``CodecNet`` (transforms learned from scratch, factorized prior),
+``TileHyperNet`` (convolutions with a mean-scale hyperprior of one vector per tile: the digits codec)
+and ``BlockHyperNet`` (JPEG's 8x8 DCT learned around, with a mean-scale hyperprior: the photo codec);
+``create_net(config)`` builds the one a ``CodecConfig`` names.
 
     from deepae.apps.codec import compress, decompress
     data = compress([digit_a, digit_b], model="digits", quality=4)   # bytes of a .dae file
@@ -16,7 +17,7 @@ file (truncated, edited, forged, another format version or model) raises ``Codec
 
 from ._coding import CodecError, as_image
 from ._format import MAGIC, VERSION
-from ._hyper import BlockHyperNet
+from ._hyper import BlockHyperNet, HyperpriorNet, TileHyperNet
 from ._model import CodecConfig, CodecNet, FactorizedPrior, create_net
 from ._store import SHIPPED, Codec, codec_from_net, load_codec, save_codec
 from ._stream import DaeWriter, DecodedImage, compress, decompress, info, read_dae, write_dae
@@ -34,6 +35,8 @@ __all__ = [
     "DaeWriter",
     "DecodedImage",
     "FactorizedPrior",
+    "HyperpriorNet",
+    "TileHyperNet",
     "as_image",
     "codec_from_net",
     "compress",

@@ -1,4 +1,9 @@
-"""The block-transform codec (``arch="dct"``): JPEG's transform as a starting point, learned around it.
+"""The codecs with a mean-scale hyperprior: ``HyperpriorNet`` and its two transforms.
+
+- ``TileHyperNet`` (``arch="tile"``, the digits codec): convolutions, and side information of one vector
+  per tile (see its docstring).
+- ``BlockHyperNet`` (``arch="dct"``, the photo codec): JPEG's transform as a starting point, learned
+  around it, as follows.
 
 JPEG already knows a lot about photos: a luma/chroma colour transform, an 8x8 DCT whose coefficients
 are nearly uncorrelated, and quantization steps that grow with frequency. A codec that starts from
@@ -33,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._model import TAIL_MASS, CodecConfig, CodecNet, FactorizedPrior, integer_tables, pad
+from ._model import GDN, TAIL_MASS, CodecConfig, CodecNet, FactorizedPrior, _down, _up, integer_tables, pad, quality_gains
 
 BLOCK = 8
 SCALE_MIN = 0.11  # the smallest Gaussian scale (CompressAI's lower bound)
@@ -119,13 +124,14 @@ class PostFilter(nn.Module):
         return x + F.pixel_shuffle(convs[-1](h), 2)
 
 
-class BlockHyperNet(nn.Module):
-    """Colour transform, fixed 8x8 DCT, learned residuals, gains, mean-scale hyperprior and a post-filter.
+class HyperpriorNet(nn.Module):
+    """What every mean-scale hyperprior codec shares; subclasses build ``h_a``, ``h_s`` and the transforms.
 
-    ``analysis(x, q)`` -> gained coefficients y (B, 64 C, H/8, W/8); ``hyper_analysis(y)`` -> z
-    (B, Z, H/32, W/32); ``entropy_parameters(z_hat)`` -> means and scales of y (``coding_parameters``:
-    the same in float64, for the coder); ``synthesis(y_hat, q)`` -> pixels. ``prior`` is z's factorized
-    prior (its integer tables code z); ``gauss_pmf`` holds y's tables, one per level of ``SCALES``.
+    ``analysis(x, q)`` -> gained latents y; ``hyper_analysis(y)`` -> side information z at 1/``multiple``
+    of the image's size (factorized prior ``prior``, whose integer tables code it);
+    ``entropy_parameters(z_hat)`` -> a mean and a scale for every value of y (``coding_parameters``: the
+    same in float64, for the coder); ``synthesis(y_hat, q)`` -> pixels. ``gauss_pmf`` holds y's tables,
+    one per level of ``SCALES``.
     """
 
     hyperprior = True
@@ -133,56 +139,13 @@ class BlockHyperNet(nn.Module):
     def __init__(self, config: CodecConfig):
         super().__init__()
         self.config = config
-        c, m, hyper = config.channels, config.latent, config.hyper
-        if m != BLOCK * BLOCK * c:
-            raise ValueError(f"arch='dct' codes {BLOCK * BLOCK * c} coefficients per block, got latent={m}")
-        self.register_buffer("basis", dct_basis(), persistent=False)  # (64, 64)
-        colour = torch.tensor(YCBCR) if c == 3 else torch.eye(c)
-        self.colour = nn.Parameter(colour.clone())  # (C, C): RGB -> YCbCr
-        self.inverse_colour = nn.Parameter(torch.linalg.inv(colour))
-        # JPEG's tables at quality 50 in units of 8-bit levels: coefficient / table ~ a few units.
-        table = torch.tensor(LUMA_TABLE + CHROMA_TABLE * 2 if c == 3 else LUMA_TABLE, dtype=torch.float32)
-        self.register_buffer("table", table / 255, persistent=False)  # (64 C,) pixels in [0, 1]
-        self.enc = _residual(m, config.width)
-        self.dec = _residual(m, config.width)
-        # Per quality, the tables times a step scale: 6.25 (what JPEG applies at its quality 8) down to 0.7 (65).
-        steps = torch.exp(torch.linspace(math.log(6.25), math.log(0.7), config.qualities))
-        self.gain = nn.Parameter((1 / steps)[:, None].repeat(1, m))
-        self.inverse_gain = nn.Parameter(steps[:, None].repeat(1, m))
-        wide = hyper * 3 // 2
-        self.h_a = nn.Sequential(
-            nn.Conv2d(m, wide, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(wide, wide, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(wide, hyper, 5, stride=2, padding=2),
-        )
-        self.h_s = nn.Sequential(
-            nn.ConvTranspose2d(hyper, wide, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(wide, 2 * wide, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-            nn.Conv2d(2 * wide, 2 * m, 1),
-        )
-        with torch.no_grad():  # means start at zero: an untrained codec reconstructs as JPEG would
-            self.h_s[-1].weight[:m] = 0
-            self.h_s[-1].bias[:m] = 0
-        self.post = PostFilter(c, config.post, qualities=config.qualities if config.quality_post else 0)
+
+    def _entropy_model(self, hyper: int) -> None:
         self.prior = FactorizedPrior(hyper)
         # Integer coding tables of the Gaussians, filled by update_tables(): (levels, S) pmf counts over
         # symbols -K .. K of each level (escape last), (levels,) table lengths 2 K + 2.
         self.register_buffer("gauss_pmf", torch.zeros(len(SCALES), 2, dtype=torch.int32))
         self.register_buffer("gauss_length", torch.zeros(len(SCALES), dtype=torch.int32))
-
-    # -- transforms ---------------------------------------------------------------------------
-    def analysis(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) in [0, 1], H and W multiples of 32 -> gained coefficients (B, 64 C, H/8, W/8)."""
-        x = torch.einsum("ij,bjhw->bihw", self.colour, x - 0.5)
-        coef = block_dct(x, self.basis) / self.table[None, :, None, None]
-        return (coef + self.enc(coef)) * CodecNet._row(self.gain, q)
-
-    def synthesis(self, y_hat: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
-        """Quantized gained coefficients (B, 64 C, h, w) -> (B, C, 8 h, 8 w) pixels, not clipped."""
-        coef = y_hat * CodecNet._row(self.inverse_gain, q)
-        coef = (coef + self.dec(coef)) * self.table[None, :, None, None]
-        x = block_idct(coef, self.basis)
-        return self.post(torch.einsum("ij,bjhw->bihw", self.inverse_colour, x) + 0.5, q)
 
     def hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
         return self.h_a(y)
@@ -241,6 +204,103 @@ class BlockHyperNet(nn.Module):
         bits = -torch.log2(self.prior.likelihood(z_hat)).sum((1, 2, 3))
         bits = bits - torch.log2(gaussian_likelihood(symbols.double(), snap_scales(scales))).sum((1, 2, 3)).float()
         return self.synthesis(symbols + means, q)[:, :, :h, :w], bits
+
+
+class BlockHyperNet(HyperpriorNet):
+    """Colour transform, fixed 8x8 DCT, learned residuals, gains, mean-scale hyperprior and a post-filter.
+
+    y: gained coefficients (B, 64 C, H/8, W/8); z: (B, Z, H/32, W/32).
+    """
+
+    def __init__(self, config: CodecConfig):
+        super().__init__(config)
+        c, m, hyper = config.channels, config.latent, config.hyper
+        if m != BLOCK * BLOCK * c:
+            raise ValueError(f"arch='dct' codes {BLOCK * BLOCK * c} coefficients per block, got latent={m}")
+        self.register_buffer("basis", dct_basis(), persistent=False)  # (64, 64)
+        colour = torch.tensor(YCBCR) if c == 3 else torch.eye(c)
+        self.colour = nn.Parameter(colour.clone())  # (C, C): RGB -> YCbCr
+        self.inverse_colour = nn.Parameter(torch.linalg.inv(colour))
+        # JPEG's tables at quality 50 in units of 8-bit levels: coefficient / table ~ a few units.
+        table = torch.tensor(LUMA_TABLE + CHROMA_TABLE * 2 if c == 3 else LUMA_TABLE, dtype=torch.float32)
+        self.register_buffer("table", table / 255, persistent=False)  # (64 C,) pixels in [0, 1]
+        self.enc = _residual(m, config.width)
+        self.dec = _residual(m, config.width)
+        # Per quality, the tables times a step scale: 6.25 (what JPEG applies at its quality 8) down to 0.7 (65).
+        steps = torch.exp(torch.linspace(math.log(6.25), math.log(0.7), config.qualities))
+        self.gain = nn.Parameter((1 / steps)[:, None].repeat(1, m))
+        self.inverse_gain = nn.Parameter(steps[:, None].repeat(1, m))
+        wide = hyper * 3 // 2
+        self.h_a = nn.Sequential(
+            nn.Conv2d(m, wide, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(wide, wide, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(wide, hyper, 5, stride=2, padding=2),
+        )
+        self.h_s = nn.Sequential(
+            nn.ConvTranspose2d(hyper, wide, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(wide, 2 * wide, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.Conv2d(2 * wide, 2 * m, 1),
+        )
+        with torch.no_grad():  # means start at zero: an untrained codec reconstructs as JPEG would
+            self.h_s[-1].weight[:m] = 0
+            self.h_s[-1].bias[:m] = 0
+        self.post = PostFilter(c, config.post, qualities=config.qualities if config.quality_post else 0)
+        self._entropy_model(hyper)
+
+    # -- transforms ---------------------------------------------------------------------------
+    def analysis(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1], H and W multiples of 32 -> gained coefficients (B, 64 C, H/8, W/8)."""
+        x = torch.einsum("ij,bjhw->bihw", self.colour, x - 0.5)
+        coef = block_dct(x, self.basis) / self.table[None, :, None, None]
+        return (coef + self.enc(coef)) * CodecNet._row(self.gain, q)
+
+    def synthesis(self, y_hat: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
+        """Quantized gained coefficients (B, 64 C, h, w) -> (B, C, 8 h, 8 w) pixels, not clipped."""
+        coef = y_hat * CodecNet._row(self.inverse_gain, q)
+        coef = (coef + self.dec(coef)) * self.table[None, :, None, None]
+        x = block_idct(coef, self.basis)
+        return self.post(torch.einsum("ij,bjhw->bihw", self.inverse_colour, x) + 0.5, q)
+
+
+class TileHyperNet(HyperpriorNet):
+    """A small image codec for digits and other small gray pictures (``arch="tile"``).
+
+    y: strided convolutions with GDN down to 1/4 resolution, as ``CodecNet``'s, gained per quality.
+    z: one vector per ``patch`` x ``patch`` tile (a 28x28 digit is one tile), from a dense layer over
+    the tile's part of y, each of its ``hyper`` entries with its own factorized prior. z says what the
+    tile holds (which digit, its slant and thickness); the means and scales it gives y leave only the
+    detail it does not predict to be coded, and the coarse qualities send little more than z.
+    """
+
+    def __init__(self, config: CodecConfig):
+        super().__init__(config)
+        c, n, m, k, hyper = config.channels, config.width, config.latent, config.kernel, config.hyper
+        hidden, side = config.hidden[0], config.patch // 4
+        if config.patch % 4:
+            raise ValueError(f"arch='tile' needs a patch divisible by 4, got {config.patch}")
+        self.g_a = nn.Sequential(_down(c, n, k), GDN(n), _down(n, m, k))
+        self.g_s = nn.Sequential(_up(m, n, k), GDN(n, inverse=True), _up(n, c, k))
+        self.gain, self.inverse_gain = quality_gains(config.qualities, m)
+        # A convolution with kernel = stride = the tile's side in y is a dense layer per tile.
+        self.h_a = nn.Sequential(
+            nn.Conv2d(m, n, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(n, hidden, side, stride=side), nn.ReLU(),
+            nn.Conv2d(hidden, hyper, 1),
+        )
+        self.h_s = nn.Sequential(
+            nn.Conv2d(hyper, hidden, 1), nn.ReLU(),
+            nn.ConvTranspose2d(hidden, n, side, stride=side), nn.ReLU(),
+            nn.Conv2d(n, 2 * m, 3, padding=1),
+        )
+        self._entropy_model(hyper)
+
+    def analysis(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1], H and W multiples of ``patch`` -> gained latents (B, M, H/4, W/4)."""
+        return self.g_a(x - 0.5) * CodecNet._row(self.gain, q)
+
+    def synthesis(self, y_hat: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
+        """Quantized gained latents (B, M, h, w) -> (B, C, 4 h, 4 w) pixels, not clipped."""
+        return self.g_s(y_hat * CodecNet._row(self.inverse_gain, q)) + 0.5
 
 
 def gaussian_likelihood(v: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

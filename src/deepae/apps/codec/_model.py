@@ -36,10 +36,11 @@ class CodecConfig:
     downsamplings: int = 4  # stride-2 stages; images are padded to a multiple of 2**downsamplings
     kernel: int = 5
     arch: str = "conv"  # "conv": strided convolutions + GDN; "patch": an MLP on each patch x patch tile;
-    # "dct": JPEG's block transform learned around, with a hyperprior (``_hyper.BlockHyperNet``)
+    # "dct": JPEG's block transform learned around, with a hyperprior (``_hyper.BlockHyperNet``);
+    # "tile": convolutions with a hyperprior of one vector per patch x patch tile (``_hyper.TileHyperNet``)
     patch: int = 28
     hidden: list[int] = field(default_factory=lambda: [512, 256])
-    hyper: int = 64  # "dct": side-information channels
+    hyper: int = 64  # "dct", "tile": side-information channels
     post: int = 48  # "dct": post-filter width
     quality_post: bool = False  # "dct": the post-filter's features are scaled and shifted per quality
     lambdas: list[float] = field(default_factory=lambda: [0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18])
@@ -48,7 +49,7 @@ class CodecConfig:
     def multiple(self) -> int:
         if self.arch == "dct":
             return 32  # 8x8 blocks, then two stride-2 stages for the side information
-        return self.patch if self.arch == "patch" else 2**self.downsamplings
+        return self.patch if self.arch in ("patch", "tile") else 2**self.downsamplings
 
     @property
     def qualities(self) -> int:
@@ -169,6 +170,13 @@ def integer_tables(p: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor,
     return torch.where(keep, counts, torch.zeros_like(counts)).to(torch.int32), (length + 1).to(torch.int32)
 
 
+def quality_gains(qualities: int, channels: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """(qualities, channels) gains and inverse gains, growing with quality from 0.5 to 3: finer
+    quantization steps for the higher qualities (learned from there)."""
+    gain = torch.linspace(math.log(0.5), math.log(3.0), qualities)[:, None].repeat(1, channels).exp()
+    return nn.Parameter(gain), nn.Parameter(1 / gain)
+
+
 def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
 
@@ -178,11 +186,12 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
 
 
 def create_net(config: CodecConfig) -> Net:
-    """The network ``config`` describes: a ``CodecNet`` ("conv", "patch") or a ``BlockHyperNet`` ("dct")."""
-    if config.arch == "dct":
-        from ._hyper import BlockHyperNet  # it builds on this module
+    """The network ``config`` describes: a ``CodecNet`` ("conv", "patch"), a ``BlockHyperNet`` ("dct") or a
+    ``TileHyperNet`` ("tile")."""
+    if config.arch in ("dct", "tile"):
+        from ._hyper import BlockHyperNet, TileHyperNet  # they build on this module
 
-        return BlockHyperNet(config)
+        return BlockHyperNet(config) if config.arch == "dct" else TileHyperNet(config)
     return CodecNet(config)
 
 
@@ -209,7 +218,7 @@ class CodecNet(nn.Module):
             dec.append(nn.ConvTranspose2d(back[-1], c, config.patch, stride=config.patch))
             d = 0
         elif config.arch != "conv":
-            raise ValueError(f"arch={config.arch!r}; expected 'conv', 'patch' or 'dct'")
+            raise ValueError(f"arch={config.arch!r}; expected 'conv', 'patch', 'dct' or 'tile'")
         for i in range(d):
             last = i == d - 1
             enc += [_down(c if i == 0 else n, m if last else n, k)] + ([] if last else [GDN(n)])
@@ -218,10 +227,7 @@ class CodecNet(nn.Module):
             dec += [_up(m if i == 0 else n, c if last else n, k)] + ([] if last else [GDN(n, inverse=True)])
         self.g_a = nn.Sequential(*enc)  # (B, C, H, W) -> (B, M, H/2^d, W/2^d)
         self.g_s = nn.Sequential(*dec)  # (B, M, h, w) -> (B, C, 2^d h, 2^d w)
-        q = config.qualities
-        # Gains grow with quality: finer quantization steps for the higher qualities.
-        self.gain = nn.Parameter(torch.linspace(math.log(0.5), math.log(3.0), q)[:, None].repeat(1, m).exp())
-        self.inverse_gain = nn.Parameter(1 / self.gain.detach().clone())
+        self.gain, self.inverse_gain = quality_gains(config.qualities, m)
         self.prior = FactorizedPrior(m)
 
     def analysis(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
@@ -263,8 +269,8 @@ class CodecNet(nn.Module):
 
 
 if TYPE_CHECKING:
-    from ._hyper import BlockHyperNet
-Net = Union["CodecNet", "BlockHyperNet"]  # what create_net returns; both code with ``prior``'s tables
+    from ._hyper import BlockHyperNet, TileHyperNet
+Net = Union["CodecNet", "BlockHyperNet", "TileHyperNet"]  # what create_net returns; both code with ``prior``'s tables
 
 
 def pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
