@@ -86,7 +86,7 @@ def _tiny_tile(channels: int, seed: int = 0):
     torch.manual_seed(seed)
     lambdas = [0.01 * 2**i for i in range(8)]
     return create_net(CodecConfig(channels=channels, arch="tile", width=8, latent=4, hyper=3, hidden=[16], patch=8,
-                                  kernel=3, lambdas=lambdas))
+                                  downsamplings=2, kernel=3, lambdas=lambdas))
 
 
 @pytest.fixture(scope="module")
@@ -375,12 +375,15 @@ def test_block_dct_is_orthonormal_and_matches_a_convolution():
     assert torch.allclose(coef[:, 0], x[:, 0].reshape(2, 2, 8, 3, 8).mean((2, 4)) * 8, atol=1e-5)  # DC = 8 x mean
 
 
-def test_block_codec_codes_with_float64_scales(block_rgb):
-    net = block_rgb.net
+@pytest.mark.parametrize("which", ["block_rgb", "tile_gray"])
+def test_hyperprior_codecs_code_with_float64_scales(which, request):
+    net = request.getfixturevalue(which).net
     z_hat = torch.randn(1, net.config.hyper, 2, 3).round()
     means, scales = net.entropy_parameters(z_hat)
     means64, scales64 = net.coding_parameters(z_hat)
     assert scales64.dtype == torch.float64 and means64.dtype == torch.float32
+    kept = net.coding_parameters(z_hat, net.coding_weights())  # what a coder does with weights it keeps
+    assert torch.equal(kept[0], means64) and torch.equal(kept[1], scales64)
     torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
 
@@ -397,17 +400,7 @@ def test_tile_codec_sends_one_side_vector_per_tile(tile_gray):
     x_hat, bits = net(x, torch.tensor([0, 7]))
     assert x_hat.shape == x.shape and bits.shape == (2,) and bool((bits > 0).all())
     with pytest.raises(ValueError, match="divisible by 4"):
-        create_net(CodecConfig(arch="tile", patch=10))
-
-
-def test_tile_codec_codes_with_float64_scales(tile_gray):
-    net = tile_gray.net
-    z_hat = torch.randn(1, net.config.hyper, 2, 2).round()
-    means, scales = net.entropy_parameters(z_hat)
-    means64, scales64 = net.coding_parameters(z_hat)
-    assert scales64.dtype == torch.float64
-    torch.testing.assert_close(scales64.float(), scales, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(means64, means, rtol=1e-5, atol=1e-6)
+        create_net(CodecConfig(arch="tile", patch=10, downsamplings=2))
 
 
 def test_post_filter_per_quality():

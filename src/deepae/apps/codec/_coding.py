@@ -40,6 +40,7 @@ class _Tables:
     lengths: np.ndarray  # (M,) table lengths, escape included
     medians: torch.Tensor  # (M,)
     gauss: _Tables | None = None  # a hyperprior net's Gaussians: one table per coding scale, offsets -K
+    weights: dict | None = None  # a hyperprior net's coding_weights()
 
 
 def _categoricals(pmf: torch.Tensor, lengths: np.ndarray) -> list:
@@ -56,7 +57,7 @@ def _tables(codec: Codec) -> _Tables:
         gauss = _Tables(_categoricals(net.gauss_pmf, lengths), -(lengths - 2) // 2, lengths, torch.zeros(len(lengths)))
     lengths = prior.pmf_length.numpy().astype(np.int64)
     return _Tables(_categoricals(prior.pmf, lengths), prior.pmf_offset.numpy().astype(np.int64), lengths,
-                   prior.medians.clone(), gauss)
+                   prior.medians.clone(), gauss, net.coding_weights() if net.hyperprior else None)
 
 
 def as_image(image) -> np.ndarray:
@@ -107,7 +108,7 @@ def encode_image(codec: Codec, pixels: np.ndarray, quality: int) -> bytes:
     if codec.net.hyperprior:  # z with the factorized tables, then y with the Gaussians z gives
         z = codec.net.hyper_analysis(y)
         z_hat = _encode_factorized(enc, t, z)
-        means, scales = codec.net.coding_parameters(z_hat)
+        means, scales = codec.net.coding_parameters(z_hat, t.weights)
         symbols = torch.round(y - means).to(torch.int64).numpy().ravel()
         for level, where in _by_level(scales):  # each coding scale's symbols, in raster order, with its table
             _encode_symbols(enc, t.gauss, level, symbols[where])
@@ -167,7 +168,7 @@ def decode_image(codec: Codec, payload: bytes, height: int, width: int, mode: st
     try:
         if net.hyperprior:
             z_hat = _decode_factorized(dec, t, planes, len(t.lengths), h, w)  # z: 1/32 resolution
-            means, scales = net.coding_parameters(z_hat)
+            means, scales = net.coding_parameters(z_hat, t.weights)
             symbols = np.empty(means.numel(), np.int64)
             for level, where in _by_level(scales):
                 symbols[where] = _decode_symbols(dec, t.gauss, level, len(where))

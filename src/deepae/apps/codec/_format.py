@@ -194,9 +194,8 @@ def _parse_body(body: bytes, count: int, version: int) -> list[Record]:
 
     records: list[Record] = []
     for _ in range(count):
+        # version 2: 2 x name length + the 'same' bit; version 1: the name length alone
         key = num("name length", 2 * MAX_NAME + 1) if version >= 2 else 2 * num("name length", MAX_NAME)
-        if key // 2 > MAX_NAME:
-            raise CodecError(f"image name length is {key // 2}, more than {MAX_NAME}: the file is damaged")
         try:
             name = raw(key // 2, "name").decode()
         except UnicodeDecodeError:

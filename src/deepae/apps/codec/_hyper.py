@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._model import GDN, TAIL_MASS, CodecConfig, CodecNet, FactorizedPrior, _down, _up, integer_tables, pad, quality_gains
+from ._model import TAIL_MASS, CodecConfig, CodecNet, FactorizedPrior, integer_tables, pad, quality_gains, strided_transforms
 
 BLOCK = 8
 SCALE_MIN = 0.11  # the smallest Gaussian scale (CompressAI's lower bound)
@@ -167,12 +167,18 @@ class HyperpriorNet(nn.Module):
         p = torch.special.ndtr((k + 0.5) / scale) - torch.special.ndtr((k - 0.5) / scale)
         self.gauss_pmf, self.gauss_length = integer_tables(p, 2 * half + 1)
 
-    def coding_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def coding_weights(self) -> dict[str, torch.Tensor]:
+        """``h_s``'s parameters in float64, for ``coding_parameters`` (a coder keeps them across images)."""
+        return {name: p.detach().double() for name, p in self.h_s.named_parameters()}
+
+    def coding_parameters(self, z_hat: torch.Tensor, weights: dict[str, torch.Tensor] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """``entropy_parameters`` as the coder uses them: computed in float64, so that the scale levels,
         which encoder and decoder must agree on bit for bit, come out the same on any CPU and thread
         count (float32 results differ in their last bits between instruction sets, enough to move a
-        scale across a level's edge now and then in a million symbols). Means float32, scales float64."""
-        params = {name: p.double() for name, p in self.h_s.named_parameters()}
+        scale across a level's edge now and then in a million symbols). Means float32, scales float64.
+        ``weights``: ``coding_weights()``, made once (else made here)."""
+        params = self.coding_weights() if weights is None else weights
         means, raw = torch.func.functional_call(self.h_s, params, (z_hat.double(),)).chunk(2, dim=1)
         return means.float(), F.softplus(raw).clamp_min(SCALE_MIN)
 
@@ -265,7 +271,8 @@ class BlockHyperNet(HyperpriorNet):
 class TileHyperNet(HyperpriorNet):
     """A small image codec for digits and other small gray pictures (``arch="tile"``).
 
-    y: strided convolutions with GDN down to 1/4 resolution, as ``CodecNet``'s, gained per quality.
+    y: ``downsamplings`` strided convolutions with GDN (1/4 resolution for the digits), as ``CodecNet``'s,
+    gained per quality.
     z: one vector per ``patch`` x ``patch`` tile (a 28x28 digit is one tile), from a dense layer over
     the tile's part of y, each of its ``hyper`` entries with its own factorized prior. z says what the
     tile holds (which digit, its slant and thickness); the means and scales it gives y leave only the
@@ -274,12 +281,12 @@ class TileHyperNet(HyperpriorNet):
 
     def __init__(self, config: CodecConfig):
         super().__init__(config)
-        c, n, m, k, hyper = config.channels, config.width, config.latent, config.kernel, config.hyper
-        hidden, side = config.hidden[0], config.patch // 4
-        if config.patch % 4:
-            raise ValueError(f"arch='tile' needs a patch divisible by 4, got {config.patch}")
-        self.g_a = nn.Sequential(_down(c, n, k), GDN(n), _down(n, m, k))
-        self.g_s = nn.Sequential(_up(m, n, k), GDN(n, inverse=True), _up(n, c, k))
+        c, n, m, k, d, hyper = config.channels, config.width, config.latent, config.kernel, config.downsamplings, config.hyper
+        if d < 1 or config.patch % 2**d:
+            raise ValueError(f"arch='tile' needs a patch divisible by {2**d} (2**downsamplings), got {config.patch}")
+        hidden, side = config.hidden[0], config.patch // 2**d  # side: a tile's size in y
+        down, up = strided_transforms(c, n, m, k, d)
+        self.g_a, self.g_s = nn.Sequential(*down), nn.Sequential(*up)
         self.gain, self.inverse_gain = quality_gains(config.qualities, m)
         # A convolution with kernel = stride = the tile's side in y is a dense layer per tile.
         self.h_a = nn.Sequential(
@@ -295,11 +302,11 @@ class TileHyperNet(HyperpriorNet):
         self._entropy_model(hyper)
 
     def analysis(self, x: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) in [0, 1], H and W multiples of ``patch`` -> gained latents (B, M, H/4, W/4)."""
+        """(B, C, H, W) in [0, 1], H and W multiples of ``patch`` -> gained latents (B, M, H/2^d, W/2^d)."""
         return self.g_a(x - 0.5) * CodecNet._row(self.gain, q)
 
     def synthesis(self, y_hat: torch.Tensor, q: int | torch.Tensor) -> torch.Tensor:
-        """Quantized gained latents (B, M, h, w) -> (B, C, 4 h, 4 w) pixels, not clipped."""
+        """Quantized gained latents (B, M, h, w) -> (B, C, 2^d h, 2^d w) pixels, not clipped."""
         return self.g_s(y_hat * CodecNet._row(self.inverse_gain, q)) + 0.5
 
 

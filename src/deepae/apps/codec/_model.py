@@ -177,6 +177,18 @@ def quality_gains(qualities: int, channels: int) -> tuple[nn.Parameter, nn.Param
     return nn.Parameter(gain), nn.Parameter(1 / gain)
 
 
+def strided_transforms(c: int, n: int, m: int, k: int, d: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """The layers of ``d`` stride-2 k x k convolutions with GDN between them, C -> n ... -> M channels,
+    and of their mirror with inverse GDN, M -> n ... -> C (both empty when d = 0)."""
+    enc: list[nn.Module] = []
+    dec: list[nn.Module] = []
+    for i in range(d):
+        last = i == d - 1
+        enc += [_down(c if i == 0 else n, m if last else n, k)] + ([] if last else [GDN(n)])
+        dec += [_up(m if i == 0 else n, c if last else n, k)] + ([] if last else [GDN(n, inverse=True)])
+    return enc, dec
+
+
 def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
 
@@ -219,14 +231,9 @@ class CodecNet(nn.Module):
             d = 0
         elif config.arch != "conv":
             raise ValueError(f"arch={config.arch!r}; expected 'conv', 'patch', 'dct' or 'tile'")
-        for i in range(d):
-            last = i == d - 1
-            enc += [_down(c if i == 0 else n, m if last else n, k)] + ([] if last else [GDN(n)])
-        for i in range(d):
-            last = i == d - 1
-            dec += [_up(m if i == 0 else n, c if last else n, k)] + ([] if last else [GDN(n, inverse=True)])
-        self.g_a = nn.Sequential(*enc)  # (B, C, H, W) -> (B, M, H/2^d, W/2^d)
-        self.g_s = nn.Sequential(*dec)  # (B, M, h, w) -> (B, C, 2^d h, 2^d w)
+        down, up = strided_transforms(c, n, m, k, d)
+        self.g_a = nn.Sequential(*enc, *down)  # (B, C, H, W) -> (B, M, H/2^d, W/2^d)
+        self.g_s = nn.Sequential(*dec, *up)  # (B, M, h, w) -> (B, C, 2^d h, 2^d w)
         self.gain, self.inverse_gain = quality_gains(config.qualities, m)
         self.prior = FactorizedPrior(m)
 
