@@ -321,6 +321,17 @@ def test_cli_reads_folders_and_line_files(tmp_path, kind):
     assert len(names) == len(docs) and names[0] == ("00.txt" if kind == "folder" else "line 1")
 
 
+def test_cli_force_replaces_a_topics_model(tmp_path):
+    docs, _ = _corpus(3)
+    (tmp_path / "in").write_text("\n\n".join(docs))
+    args = ("--quiet", "topics", "fit", tmp_path / "in", "-o", tmp_path / "m", "--epochs", 1, "--code-size", 2)
+    assert invoke(*args).exit_code == 0
+    assert invoke(*args).exit_code == 2  # not without --force
+    result = invoke(*args, "--force", "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["text_autoencoder"]["params"]["random_state"] == 1
+
+
 def test_cli_errors_are_one_line(model_dir, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"body": "no text field"}\n')
@@ -330,7 +341,13 @@ def test_cli_errors_are_one_line(model_dir, tmp_path):
         (("topics", "fit", bad, "-o", model_dir), "already exists and is not empty; pass --force"),
         (("topics", "query", tmp_path, "oil"), "is not a deepae model"),
     ]
+    image_run = tmp_path / "image-run"  # a folder written by `deepae train`: its config.json has no topics section
+    image_run.mkdir()
+    (image_run / "config.json").write_text('{"format": "deepae-checkpoint", "model": {"name": "dense"}}')
+    (image_run / "metrics.json").write_text("{}")
+    cases.append((("topics", "fit", bad, "-o", image_run, "--force"), "is not a topics model; --force replaces only"))
     for args, message in cases:
         result = invoke(*args)
         assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (model_dir / "config.json").is_file()  # the refused fit left the model alone
+    assert sorted(p.name for p in image_run.iterdir()) == ["config.json", "metrics.json"]

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from .._io import atomic_write_json
-from ..apps.text import TextAutoEncoder
+from ..apps.text import SECTION, TextAutoEncoder
 from ..errors import CheckpointError, ConfigError, DataError
 from ._base import console, get_settings, warn
 
@@ -79,6 +79,17 @@ def _check_output(out: Path, force: bool) -> None:
         raise ConfigError(f"output '{out}' is a file; name a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConfigError(f"output folder '{out}' already exists and is not empty; pass --force to replace the model in it")
+    config = out / "config.json"
+    if config.is_file():
+        # --force replaces a topics model; over another model (an image run) it would leave that run's
+        # files (metrics, figures, report) beside the new one
+        try:
+            ours = SECTION in json.loads(config.read_bytes())
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise ConfigError(f"output folder '{out}' holds a deepae model that is not a topics model; "
+                              "--force replaces only a topics model: choose another folder")
 
 
 def _load(model_dir: Path) -> tuple[TextAutoEncoder, list[dict]]:
