@@ -462,6 +462,23 @@ def _error(result, match: str) -> None:
     assert match in message, message
 
 
+@pytest.mark.parametrize("key, value", [("width", 2**31), ("latent", 2**30)])
+def test_a_codec_config_asking_for_a_huge_layer_is_refused_before_it_is_built(folder, tmp_path, key, value):
+    import json
+    import shutil
+
+    from deepae.apps.codec import load_codec
+    from deepae.errors import CheckpointError
+
+    forged = tmp_path / "forged"
+    shutil.copytree(folder, forged)
+    config = json.loads((forged / "config.json").read_text())
+    config["codec"][key] = value
+    (forged / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_codec(forged)
+
+
 def test_cli_compress_decompress_info(folder, tmp_path):
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)

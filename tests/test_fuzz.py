@@ -186,6 +186,21 @@ def test_any_config_json_loads_or_raises_a_deepae_error(saved, scratch, data):
     _load_everything(folder)
 
 
+@pytest.mark.parametrize("key, value", [("input_shape", [3_465_176_045]), ("hidden", [2**40]), ("code_size", 2**33),
+                                        ("hidden", [2**31, 2**31])])
+def test_a_config_asking_for_a_huge_layer_is_refused_before_it_is_built(saved, scratch, key, value):
+    """Found by the fuzzer: such a config.json made the loader allocate a 55 GB layer (or be killed for memory)
+    before it compared the layer with the weights beside it."""
+    folder = _copy(saved, scratch)
+    config = json.loads((saved / "config.json").read_text())
+    config["model"]["config"][key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="the model expects|cannot be built"):
+        load_model(folder)
+    with pytest.raises(CheckpointError):
+        AutoEncoder.load(folder)
+
+
 def _edit_header(data: bytes, draw) -> bytes:
     """A safetensors file with one value of its JSON header (a dtype, shape or offset) replaced or removed."""
     (size,) = struct.unpack("<Q", data[:8])

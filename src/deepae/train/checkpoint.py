@@ -156,7 +156,11 @@ def build_model(config: dict[str, Any]) -> torch.nn.Module:
 
 def load_state_strict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
     """Load ``tensors`` into ``model``; any missing, extra or mis-shaped key is a CheckpointError."""
-    expected = model.state_dict()
+    _check_state(model.state_dict(), tensors, source)
+    model.load_state_dict(tensors)
+
+
+def _check_state(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], source: str) -> None:
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
@@ -167,15 +171,22 @@ def load_state_strict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], 
             raise CheckpointError(
                 f"'{source}': {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}"
             )
-    model.load_state_dict(tensors)
 
 
 def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Rebuild the exact saved model (in eval mode) from ``config.json`` + ``model.safetensors``."""
     directory = Path(directory)
     config = read_config(directory)
-    model = build_model(config)
+    # First on the meta device, which allocates nothing: a config.json can ask for a layer of any size,
+    # and only weights of the same shapes (bounded by the file's length) let it be built for real.
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(config)
+    except RuntimeError as exc:  # e.g. a size whose byte count overflows
+        raise CheckpointError(f"config.json describes a model that cannot be built: {str(exc).splitlines()[0]}") from None
     weights = _read_tensors(directory / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST))
+    _check_state(skeleton.state_dict(), weights, str(directory / WEIGHTS_FILE))
+    model = build_model(config)
     load_state_strict(model, weights, str(directory / WEIGHTS_FILE))
     return model.to(device).eval()
 

@@ -94,6 +94,17 @@ def _load_cached(path: str, stamp: tuple[int, ...]) -> Codec:
         tensors = load_file(str(folder / "model.safetensors"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"'{folder}' holds no readable codec model: {exc}") from None
+    try:
+        with torch.device("meta"):  # shapes only, nothing allocated: a config.json can ask for any width
+            skeleton = create_net(cfg)
+    except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise CheckpointError(f"'{folder}/config.json' describes a codec that cannot be built: {reason}") from None
+    for name, parameter in skeleton.named_parameters():
+        if name not in tensors or tensors[name].shape != parameter.shape:
+            got = tuple(tensors[name].shape) if name in tensors else "nothing"
+            raise CheckpointError(f"'{folder}/model.safetensors' does not match its config.json: {name} is {got}, "
+                                  f"the config asks for {tuple(parameter.shape)}")
     net = create_net(cfg)
     prior = net.prior
     for name, buffer in list(net.named_buffers()):  # coding tables: their size depends on the trained model
