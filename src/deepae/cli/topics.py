@@ -19,6 +19,7 @@ from rich.table import Table
 from .._io import atomic_write_json
 from ..apps.text import SECTION, TextAutoEncoder
 from ..errors import CheckpointError, ConfigError, DataError
+from ..train.checkpoint import CONFIG_FILE, read_config
 from ._base import console, get_settings, warn
 
 app = typer.Typer()
@@ -79,13 +80,12 @@ def _check_output(out: Path, force: bool) -> None:
         raise ConfigError(f"output '{out}' is a file; name a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConfigError(f"output folder '{out}' already exists and is not empty; pass --force to replace the model in it")
-    config = out / "config.json"
-    if config.is_file():
+    if (out / CONFIG_FILE).is_file():
         # --force replaces a topics model; over another model (an image run) it would leave that run's
         # files (metrics, figures, report) beside the new one
         try:
-            ours = SECTION in json.loads(config.read_bytes())
-        except (OSError, ValueError, TypeError):
+            ours = SECTION in read_config(out)
+        except CheckpointError:
             ours = False
         if not ours:
             raise ConfigError(f"output folder '{out}' holds a deepae model that is not a topics model; "

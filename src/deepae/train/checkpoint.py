@@ -154,13 +154,23 @@ def build_model(config: dict[str, Any]) -> torch.nn.Module:
         raise CheckpointError(f"config.json describes an invalid {name!r} model: {exc}") from None
 
 
-def load_state_strict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``tensors`` into ``model``; any missing, extra or mis-shaped key is a CheckpointError."""
-    _check_state(model.state_dict(), tensors, source)
-    model.load_state_dict(tensors)
+def build_on_meta(build: Callable[[], torch.nn.Module], what: str) -> torch.nn.Module:
+    """``build()`` on the meta device: the model's shapes, with nothing allocated.
+
+    A config.json can ask for a layer of any size; loaders compare these shapes with the weights beside
+    it (whose size the file bounds) before anything real is made. ``what`` names the config in errors.
+    """
+    try:
+        with torch.device("meta"):
+            return build()
+    except CheckpointError:
+        raise
+    except (RuntimeError, ValueError, TypeError, OverflowError) as exc:  # e.g. a size whose byte count overflows
+        raise CheckpointError(f"{what} describes a model that cannot be built: {str(exc).splitlines()[0]}") from None
 
 
 def _check_state(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Any missing, extra or mis-shaped key of ``tensors`` against ``expected`` is a CheckpointError."""
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
@@ -174,20 +184,18 @@ def _check_state(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Ten
 
 
 def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the exact saved model (in eval mode) from ``config.json`` + ``model.safetensors``."""
+    """Rebuild the exact saved model (in eval mode) from ``config.json`` + ``model.safetensors``.
+
+    The model is first built on the meta device and its shapes compared with the saved tensors:
+    nothing is allocated for a model the weights do not fit.
+    """
     directory = Path(directory)
     config = read_config(directory)
-    # First on the meta device, which allocates nothing: a config.json can ask for a layer of any size,
-    # and only weights of the same shapes (bounded by the file's length) let it be built for real.
-    try:
-        with torch.device("meta"):
-            skeleton = build_model(config)
-    except RuntimeError as exc:  # e.g. a size whose byte count overflows
-        raise CheckpointError(f"config.json describes a model that cannot be built: {str(exc).splitlines()[0]}") from None
+    shapes = build_on_meta(lambda: build_model(config), f"'{directory / CONFIG_FILE}'").state_dict()
     weights = _read_tensors(directory / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST))
-    _check_state(skeleton.state_dict(), weights, str(directory / WEIGHTS_FILE))
+    _check_state(shapes, weights, str(directory / WEIGHTS_FILE))
     model = build_model(config)
-    load_state_strict(model, weights, str(directory / WEIGHTS_FILE))
+    model.load_state_dict(weights)
     return model.to(device).eval()
 
 

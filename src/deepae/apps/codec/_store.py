@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from ..._io import atomic_write_bytes, atomic_write_json, versions
 from ...errors import CheckpointError
+from ...train.checkpoint import build_on_meta
 from ._model import CodecConfig, Net, create_net
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the shipped models: codec-digits, codec-photo
@@ -94,13 +95,8 @@ def _load_cached(path: str, stamp: tuple[int, ...]) -> Codec:
         tensors = load_file(str(folder / "model.safetensors"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"'{folder}' holds no readable codec model: {exc}") from None
-    try:
-        with torch.device("meta"):  # shapes only, nothing allocated: a config.json can ask for any width
-            skeleton = create_net(cfg)
-    except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise CheckpointError(f"'{folder}/config.json' describes a codec that cannot be built: {reason}") from None
-    for name, parameter in skeleton.named_parameters():
+    skeleton = build_on_meta(lambda: create_net(cfg), f"'{folder}/config.json'")  # the widths asked for, not yet made
+    for name, parameter in skeleton.named_parameters():  # coding-table buffers are sized by the trained model
         if name not in tensors or tensors[name].shape != parameter.shape:
             got = tuple(tensors[name].shape) if name in tensors else "nothing"
             raise CheckpointError(f"'{folder}/model.safetensors' does not match its config.json: {name} is {got}, "
