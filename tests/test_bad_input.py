@@ -121,6 +121,8 @@ def _bad_files(root: Path) -> None:
     (root / "strings.csv").write_text("a,b\n1,x\n2,y\n")
     np.save(root / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     np.save(root / "bytes255.npy", rows * 255)
+    (root / "text.npy").write_text("not numbers")  # np.load would call this pickled data
+    (root / "text.npz").write_text("not numbers")
     np.savez(root / "two.npz", first=rows, second=rows)
     (root / "mixed").mkdir()
     Image.new("L", (8, 8)).save(root / "mixed" / "a.png")
@@ -178,6 +180,8 @@ CASES = {
     "ragged": (f"{T} --data {{root}}/ragged.csv", "cannot parse CSV"),
     "strings": (f"{T} --data {{root}}/strings.csv", "column 'b' is not numeric"),
     "objects": (f"{T} --data {{root}}/objects.npy", "without pickle"),
+    "text named .npy": (f"{T} --data {{root}}/text.npy", "text.npy: not a NumPy .npy file"),
+    "text named .npz": (f"{T} --data {{root}}/text.npz", "text.npz: not a NumPy .npz file"),
     "bce out of range": (f"{T} --data {{root}}/bytes255.npy --loss bce", "loss='bce' needs data in [0, 1]"),
     "evaluate 0-255 on a [0, 1] model": ("evaluate {root}/run {root}/bytes255.npy", "rescale it to [0, 1]"),
     "npz of two arrays": (f"{T} --data {{root}}/two.npz", "several arrays (first, second)"),

@@ -46,6 +46,9 @@ def load_array(data, y=None, name: str | None = None) -> Dataset:
     return Dataset(x, labels, name=name or "array", source=source, class_names=class_names)
 
 
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
 def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Read x (and labels, class names) from a .npy, .npz or .csv file."""
     if not path.is_file():
@@ -57,6 +60,12 @@ def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | N
         raise DataError(f"{path}: unsupported array file (expected {', '.join(ARRAY_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    with path.open("rb") as f:
+        head = f.read(6)
+    # np.load takes anything that is neither NumPy's header nor a zip archive for a pickle, and says so
+    if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):
+        raise DataError(f"{path}: not a NumPy {suffix} file (it does not start with "
+                        f"{'a .npy header' if suffix == '.npy' else 'a zip archive'})")
     try:
         loaded = np.load(path, allow_pickle=False)
     except EOFError:
