@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from deepae import create_model
@@ -239,6 +239,98 @@ def test_cli_keeps_16_bit_and_applies_exif_orientation(models, tmp_path):
     rotated.save(tmp_path / "rot.jpg", exif=exif)
     assert invoke("denoise", tmp_path / "rot.jpg", "-o", tmp_path / "rot.png", "--model", models["denoise"]).exit_code == 0
     assert Image.open(tmp_path / "rot.png").size == (40, 52)  # upright: portrait
+
+
+def _png16(path: Path, samples: np.ndarray, mode: str, **info) -> Path:
+    """A 16-bit PNG written by pypng (Pillow cannot write 16-bit colour)."""
+    import png
+
+    h, w = samples.shape[:2]
+    with path.open("wb") as f:
+        png.Writer(w, h, greyscale=mode.startswith("L"), alpha=mode.endswith("A"), bitdepth=16, **info).write(
+            f, samples.reshape(h, -1))
+    return path
+
+
+def _read16(path: Path) -> np.ndarray:
+    import png
+
+    w, h, rows, meta = png.Reader(filename=str(path)).asDirect()
+    assert meta["bitdepth"] == 16
+    return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, -1)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "LA"])
+def test_cli_keeps_16_bit_colour_and_alpha(models, tmp_path, mode):
+    # Pillow reads these as 8 bits per channel: the untrained denoiser must give back all 16
+    img = _photo(channels=1 if mode == "LA" else 3)
+    alpha = np.linspace(0, 1, img.shape[1], dtype=np.float32)[None, :, None].repeat(img.shape[0], 0)
+    samples = np.concatenate([img, alpha], 2) if mode.endswith("A") else img
+    samples = (samples * 65535).round().astype(np.uint16) | 1  # odd values: lost by any 8-bit step
+    src = _png16(tmp_path / "deep.png", samples, mode)
+    assert invoke("denoise", src, "-o", tmp_path / "out.png", "--model", models["denoise"]).exit_code == 0
+    out = _read16(tmp_path / "out.png")
+    assert out.shape == samples.shape
+    if mode.endswith("A"):
+        assert np.abs(out[..., -1].astype(int) - samples[..., -1]).max() <= 1  # alpha comes back as it was
+    tolerance = 1 if mode == "LA" else 0.01 * 65535  # colour: the colour differences are denoised at half size
+    assert np.abs(out.astype(int) - samples).max() <= tolerance
+    assert (out % 257 != 0).any()  # not 8-bit values scaled up
+
+
+def test_16_bit_colour_exif_orientation_sbit_and_truncation(models, tmp_path):
+    import struct
+    import zlib
+
+    from deepae.data import read_image
+
+    samples = (_photo() * 65535).astype(np.uint16)
+    plain = _png16(tmp_path / "plain.png", samples, "RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    body = b"eXIf" + exif.tobytes()
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    data = plain.read_bytes()
+    (tmp_path / "rot.png").write_bytes(data[:33] + chunk + data[33:])  # after the signature and IHDR
+    pixels, info = read_image(tmp_path / "rot.png")
+    with Image.open(tmp_path / "rot.png") as im:  # what Pillow makes of the same file, at 8 bits
+        upright = np.asarray(ImageOps.exif_transpose(im), dtype=np.float32) / 255
+    assert info.bits == 16 and pixels.shape == (52, 40, 3)
+    np.testing.assert_allclose(pixels, upright, atol=1 / 255 + 1e-6)
+    np.testing.assert_array_equal(np.rint(pixels * 65535).astype(np.uint16), np.rot90(samples, -1))
+    # a 12-bit image in a 16-bit PNG (pypng writes an sBIT chunk and reads 12-bit values back)
+    import png
+
+    with (tmp_path / "sbit.png").open("wb") as f:
+        png.Writer(52, 40, greyscale=False, bitdepth=12).write(f, (samples >> 4).reshape(40, -1))
+    pixels, info = read_image(tmp_path / "sbit.png")
+    assert info.bits == 16
+    np.testing.assert_allclose(pixels, (samples >> 4) / 4095, atol=1e-6)
+    (tmp_path / "cut.png").write_bytes(data[:-40])
+    _error(invoke("denoise", tmp_path / "cut.png", "-o", tmp_path / "o.png", "--model", models["denoise"]), "cut.png")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp", ".tif"])
+@pytest.mark.parametrize("alpha", [False, True])
+def test_16_bit_gray_to_an_8_bit_format_is_scaled_not_clipped(models, tmp_path, suffix, alpha):
+    # Pillow's I;16 -> L conversion clips at 255: a mid-gray 16-bit image came out white in a JPEG
+    deep = (_photo(channels=1)[..., 0] * 65535).astype(np.uint16)
+    src = _png16(tmp_path / "in.png", np.stack([deep, np.full_like(deep, 40000)], -1), "LA") if alpha else \
+        _save(tmp_path / "in.png", deep)
+    assert invoke("denoise", src, "-o", tmp_path / f"out{suffix}", "--model", models["denoise"]).exit_code == 0
+    with Image.open(tmp_path / f"out{suffix}") as im:
+        out = np.asarray(im)
+    out = (out[..., 0] if out.ndim == 3 else out) / (65535 if out.dtype == np.uint16 else 255)  # TIFF keeps 16 bits
+    assert np.abs(out - deep / 65535).max() < 0.03
+
+
+def test_colorize_keeps_16_bit_gray_as_16_bit_colour(models, tmp_path):
+    deep = (_photo(channels=1)[..., 0] * 65535).astype(np.uint16) | 1
+    src = _save(tmp_path / "gray16.png", deep)
+    assert invoke("colorize", src, "-o", tmp_path / "colour.png", "--model", models["colorize"]).exit_code == 0
+    out = _read16(tmp_path / "colour.png")
+    assert out.shape == (*deep.shape, 3) and (out % 257 != 0).any()
 
 
 def _error(result, match: str) -> None:

@@ -3,6 +3,9 @@
 ``read_image`` gives float32 pixels (H, W, C) in [0, 1] with C = 1 (gray) or 3 (colour) and a
 ``ImageInfo`` that ``write_image`` uses to write the result the way the input came: 16-bit stays
 16-bit (PNG), alpha is put back, EXIF orientation is applied on reading (the pixels are upright).
+
+Pillow reads a 16-bit colour PNG (or gray with alpha) as 8 bits per channel, and cannot write one:
+those are decoded and written with pypng instead, so that their precision survives the round trip.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import png
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepae.errors import ConfigError, DataError
@@ -50,8 +55,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[n
                 w, h = image.size
                 if w * h > max_pixels:
                     raise DataError(f"{path}: {w}x{h} pixels is above the limit of {max_pixels:,} (a decompression bomb?)")
-                image.load()
                 fmt = image.format
+                if fmt == "PNG" and _deep_colour_png(path):
+                    return _read_png16(path, image.getexif().get(_ORIENTATION, 1))
+                image.load()
                 image = ImageOps.exif_transpose(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DataError(f"{path}: too many pixels for the limit of {max_pixels:,} (a decompression bomb?)") from None
@@ -60,6 +67,56 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[n
         except OSError as err:  # truncated or corrupt pixel data shows up on load
             raise DataError(f"{path}: cannot decode image ({err})") from None
     return image_to_array(image, str(path), fmt)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ORIENTATION = 0x0112  # the EXIF tag
+_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}  # EXIF orientation -> what turns the pixels upright (as exif_transpose does)
+
+
+def _deep_colour_png(path: Path) -> bool:
+    """Whether a PNG holds 16-bit samples in a colour type Pillow narrows to 8 bits (RGB, RGBA, gray + alpha)."""
+    with path.open("rb") as f:
+        head = f.read(26)
+    # signature, IHDR length and type, width, height, then bit depth (byte 24) and colour type (byte 25)
+    return len(head) == 26 and head.startswith(_PNG_SIGNATURE) and head[24] == 16 and head[25] in (2, 4, 6)
+
+
+def _read_png16(path: Path, orientation: int) -> tuple[np.ndarray, ImageInfo]:
+    """A 16-bit RGB(A) or gray + alpha PNG, decoded by pypng at full precision and turned upright."""
+    try:
+        width, height, rows, meta = png.Reader(filename=str(path)).asDirect()
+        samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, zlib.error, EOFError, ValueError) as err:
+        raise DataError(f"{path}: cannot decode image ({err})") from None
+    planes = meta["planes"]
+    samples = samples.reshape(height, width, planes)
+    if orientation in _TRANSPOSES:  # move the pixels as Pillow would move an image of their indices
+        index = Image.fromarray(np.arange(height * width, dtype=np.int32).reshape(height, width))
+        order = np.asarray(index.transpose(_TRANSPOSES[orientation]))
+        samples = samples.reshape(height * width, planes)[order]
+    pixels = samples.astype(np.float32) / (2 ** meta["bitdepth"] - 1)  # an sBIT chunk can make pypng give fewer bits
+    alpha = pixels[..., -1] if meta["alpha"] else None
+    colour = pixels[..., : planes - int(meta["alpha"])]
+    return np.ascontiguousarray(colour), ImageInfo(str(path), 16, colour.shape[2] == 1, alpha, "PNG")
+
+
+def _encode_png16(pixels: np.ndarray, info: ImageInfo) -> bytes:
+    """(H, W, C) floats in [0, 1] as a 16-bit PNG, with the input's alpha (resized to fit) as a 16-bit channel."""
+    planes = [pixels]
+    if info.alpha is not None:
+        alpha = info.alpha
+        if alpha.shape != pixels.shape[:2]:
+            alpha = np.asarray(Image.fromarray(alpha).resize(pixels.shape[1::-1], Image.Resampling.BICUBIC))
+        planes.append(np.clip(alpha, 0, 1)[..., None])
+    samples = np.rint(np.concatenate(planes, 2) * 65535).astype(np.uint16)
+    height, width, channels = samples.shape
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+    buf = io.BytesIO()
+    png.from_array(samples.reshape(height, width * channels), f"{mode};16").write(buf)
+    return buf.getvalue()
 
 
 def image_to_array(image: Image.Image, source: str = "<image>", fmt: str | None = None) -> tuple[np.ndarray, ImageInfo]:
@@ -95,7 +152,7 @@ def array_to_image(pixels: np.ndarray, info: ImageInfo | None = None) -> Image.I
     if not np.isfinite(pixels).all():
         raise DataError("the image holds NaN or inf values")
     pixels = np.clip(pixels, 0, 1)
-    if info is not None and info.bits == 16 and pixels.shape[2] == 1:
+    if info is not None and info.bits == 16 and pixels.shape[2] == 1 and info.alpha is None:  # Pillow has no 16-bit LA
         image = Image.fromarray(np.rint(pixels[..., 0] * 65535).astype(np.uint16))  # mode I;16
     else:
         eight = np.rint(pixels * 255).astype(np.uint8)
@@ -115,6 +172,14 @@ def encode_image(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> byt
     fmt = formats.get(suffix.lower())
     if fmt is None:
         raise ConfigError(f"output suffix {suffix or '(none)'!r}; expected one of {', '.join(formats)}")
+    if fmt == "PNG" and info is not None and info.bits == 16:
+        pixels = np.asarray(pixels, dtype=np.float32)
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or not np.isfinite(pixels).all():
+            array_to_image(pixels, info)  # raises the DataError that names what is wrong
+        return _encode_png16(np.clip(pixels, 0, 1), info)
+    if fmt not in ("PNG", "TIFF") and info is not None and info.bits == 16:
+        info = replace(info, bits=8)  # JPEG, WebP and BMP hold 8 bits: Pillow would clip 16-bit samples at 255
     image = array_to_image(pixels, info)
     if fmt in ("JPEG", "BMP") and image.mode not in ("L", "RGB"):
         image = image.convert("RGB" if image.mode in ("RGBA", "I;16") and pixels.shape[-1] == 3 else "L")
