@@ -367,7 +367,7 @@ def unwatermark_kodak(ctx: Context) -> Report:
     for i, (name, rgb) in enumerate(kodak(ctx)):
         g = torch.Generator().manual_seed(i)
         opacity = float(0.3 + 0.4 * torch.rand((), generator=g))
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+        x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255
         stamped = to_u8(degrade("watermark", x, opacity, g, fonts=fonts, texts=BENCH_TEXTS)[0].permute(1, 2, 0).numpy())
         with Timer() as t:
             out = R.restore("unwatermark", stamped, model)
