@@ -325,6 +325,20 @@ def test_16_bit_gray_to_an_8_bit_format_is_scaled_not_clipped(models, tmp_path, 
     assert np.abs(out - deep / 65535).max() < 0.03
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_upscaled_hard_alpha_edge_stays_in_range(models, dtype):
+    # bicubic resizing overshoots at a hard edge of transparency: unclipped, -0.07 wrapped round to 238 in uint8
+    scale = {np.uint8: 255, np.uint16: 65535, np.float32: 1}[dtype]
+    rgba = np.zeros((24, 24, 4), np.float32)
+    rgba[..., :3], rgba[:, 12:, 3] = 0.5, 1.0
+    arr = (rgba * scale).astype(dtype)
+    out = upscale(arr, factor=2, model=models["upscale"])
+    alpha = out[..., 3].astype(np.float64) / scale
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert (np.diff(alpha, axis=1) >= -1e-6).all()  # rises monotonically across the edge, as the input does
+    assert (alpha[:, :20] == 0).all() and (alpha[:, -20:] == 1).all()
+
+
 def test_colorize_keeps_16_bit_gray_as_16_bit_colour(models, tmp_path):
     deep = (_photo(channels=1)[..., 0] * 65535).astype(np.uint16) | 1
     src = _save(tmp_path / "gray16.png", deep)

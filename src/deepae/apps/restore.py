@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .._io import atomic_write_json
-from ..data import ImageInfo, PairedImageDataset, array_to_image, find_images, image_to_array
+from ..data import ImageInfo, PairedImageDataset, array_to_image, find_images, fit_alpha, image_to_array
 from ..errors import CheckpointError, ConfigError, DataError
 from ..registry import create_model
 from ..train import LambdaCallback, TimeLimit, TrainConfig, Trainer, load_model, read_config, save_model
@@ -247,11 +247,9 @@ def from_pixels(pixels: np.ndarray, info: ImageInfo | None, kind: str, like: Any
     if kind == "pil":
         return array_to_image(pixels, info)
     dtype = np.asarray(like).dtype
-    out = pixels
+    out = np.clip(pixels, 0, 1)
     if info is not None and info.alpha is not None:
-        alpha = info.alpha
-        if alpha.shape != out.shape[:2]:
-            alpha = np.asarray(Image.fromarray(alpha).resize(out.shape[1::-1], Image.Resampling.BICUBIC))
+        alpha = fit_alpha(info.alpha, out.shape)
         out = np.concatenate([np.broadcast_to(out, (*out.shape[:2], 3)) if out.shape[2] == 1 else out, alpha[..., None]], 2)
     if np.asarray(like).ndim == 2 and out.shape[2] == 1:
         out = out[..., 0]

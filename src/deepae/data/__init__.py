@@ -17,7 +17,7 @@ from deepae.data._images import IMAGE_SUFFIXES, find_images, is_image_file, load
 from deepae.data._lazy import ArrayFile, ImageFiles
 from deepae.data._load import load
 from deepae.data._paired import PairedImageDataset
-from deepae.data._photo import ImageInfo, array_to_image, encode_image, image_to_array, read_image
+from deepae.data._photo import ImageInfo, array_to_image, encode_image, fit_alpha, image_to_array, read_image
 from deepae.data._reuters import TextCorpus, load_reuters
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "TextCorpus",
     "array_to_image",
     "encode_image",
+    "fit_alpha",
     "find_images",
     "image_to_array",
     "read_image",

@@ -103,14 +103,20 @@ def _read_png16(path: Path, orientation: int) -> tuple[np.ndarray, ImageInfo]:
     return np.ascontiguousarray(colour), ImageInfo(str(path), 16, colour.shape[2] == 1, alpha, "PNG")
 
 
+def fit_alpha(alpha: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """An alpha plane (H, W) in [0, 1] at the size ``shape[:2]`` of a result (bicubic, an upscale's), kept in [0, 1]."""
+    height, width = shape[:2]
+    if alpha.shape == (height, width):
+        return alpha
+    resized = Image.fromarray(np.asarray(alpha, dtype=np.float32)).resize((width, height), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(resized), 0, 1)  # bicubic overshoots at a hard edge of transparency
+
+
 def _encode_png16(pixels: np.ndarray, info: ImageInfo) -> bytes:
     """(H, W, C) floats in [0, 1] as a 16-bit PNG, with the input's alpha (resized to fit) as a 16-bit channel."""
     planes = [pixels]
     if info.alpha is not None:
-        alpha = info.alpha
-        if alpha.shape != pixels.shape[:2]:
-            alpha = np.asarray(Image.fromarray(alpha).resize(pixels.shape[1::-1], Image.Resampling.BICUBIC))
-        planes.append(np.clip(alpha, 0, 1)[..., None])
+        planes.append(fit_alpha(info.alpha, pixels.shape)[..., None])
     samples = np.rint(np.concatenate(planes, 2) * 65535).astype(np.uint16)
     height, width, channels = samples.shape
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
@@ -158,9 +164,7 @@ def array_to_image(pixels: np.ndarray, info: ImageInfo | None = None) -> Image.I
         eight = np.rint(pixels * 255).astype(np.uint8)
         image = Image.fromarray(eight[..., 0] if eight.shape[2] == 1 else eight)
     if info is not None and info.alpha is not None:
-        alpha = Image.fromarray(np.rint(info.alpha * 255).astype(np.uint8))
-        if alpha.size != image.size:
-            alpha = alpha.resize(image.size, Image.Resampling.BICUBIC)
+        alpha = Image.fromarray(np.rint(fit_alpha(info.alpha, pixels.shape) * 255).astype(np.uint8))
         image = image.convert("LA" if image.mode == "L" else "RGBA") if image.mode in ("L", "RGB") else image.convert("RGBA")
         image.putalpha(alpha)
     return image
