@@ -241,13 +241,13 @@ def test_cli_keeps_16_bit_and_applies_exif_orientation(models, tmp_path):
     assert Image.open(tmp_path / "rot.png").size == (40, 52)  # upright: portrait
 
 
-def _png16(path: Path, samples: np.ndarray, mode: str, **info) -> Path:
-    """A 16-bit PNG written by pypng (Pillow cannot write 16-bit colour)."""
+def _png16(path: Path, samples: np.ndarray, mode: str, bitdepth: int = 16) -> Path:
+    """A 16-bit PNG written by pypng (Pillow cannot write 16-bit colour); a smaller ``bitdepth`` adds an sBIT chunk."""
     import png
 
     h, w = samples.shape[:2]
     with path.open("wb") as f:
-        png.Writer(w, h, greyscale=mode.startswith("L"), alpha=mode.endswith("A"), bitdepth=16, **info).write(
+        png.Writer(w, h, greyscale=mode.startswith("L"), alpha=mode.endswith("A"), bitdepth=bitdepth).write(
             f, samples.reshape(h, -1))
     return path
 
@@ -299,11 +299,7 @@ def test_16_bit_colour_exif_orientation_sbit_and_truncation(models, tmp_path):
     np.testing.assert_allclose(pixels, upright, atol=1 / 255 + 1e-6)
     np.testing.assert_array_equal(np.rint(pixels * 65535).astype(np.uint16), np.rot90(samples, -1))
     # a 12-bit image in a 16-bit PNG (pypng writes an sBIT chunk and reads 12-bit values back)
-    import png
-
-    with (tmp_path / "sbit.png").open("wb") as f:
-        png.Writer(52, 40, greyscale=False, bitdepth=12).write(f, (samples >> 4).reshape(40, -1))
-    pixels, info = read_image(tmp_path / "sbit.png")
+    pixels, info = read_image(_png16(tmp_path / "sbit.png", samples >> 4, "RGB", bitdepth=12))
     assert info.bits == 16
     np.testing.assert_allclose(pixels, (samples >> 4) / 4095, atol=1e-6)
     (tmp_path / "cut.png").write_bytes(data[:-40])

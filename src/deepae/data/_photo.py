@@ -71,9 +71,6 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[n
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ORIENTATION = 0x0112  # the EXIF tag
-_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-               8: Image.Transpose.ROTATE_90}  # EXIF orientation -> what turns the pixels upright (as exif_transpose does)
 
 
 def _deep_colour_png(path: Path) -> bool:
@@ -93,9 +90,10 @@ def _read_png16(path: Path, orientation: int) -> tuple[np.ndarray, ImageInfo]:
         raise DataError(f"{path}: cannot decode image ({err})") from None
     planes = meta["planes"]
     samples = samples.reshape(height, width, planes)
-    if orientation in _TRANSPOSES:  # move the pixels as Pillow would move an image of their indices
+    if orientation != 1:  # move the pixels as exif_transpose moves an image of their indices
         index = Image.fromarray(np.arange(height * width, dtype=np.int32).reshape(height, width))
-        order = np.asarray(index.transpose(_TRANSPOSES[orientation]))
+        index.getexif()[_ORIENTATION] = orientation
+        order = np.asarray(ImageOps.exif_transpose(index))
         samples = samples.reshape(height * width, planes)[order]
     pixels = samples.astype(np.float32) / (2 ** meta["bitdepth"] - 1)  # an sBIT chunk can make pypng give fewer bits
     alpha = pixels[..., -1] if meta["alpha"] else None
@@ -148,8 +146,8 @@ def image_to_array(image: Image.Image, source: str = "<image>", fmt: str | None 
     return np.ascontiguousarray(pixels), ImageInfo(source, bits, gray, alpha, fmt)
 
 
-def array_to_image(pixels: np.ndarray, info: ImageInfo | None = None) -> Image.Image:
-    """(H, W, C) floats in [0, 1] -> a PIL image; with ``info``: its bit depth and alpha (resized to fit)."""
+def _checked(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) floats -> (H, W, C) float32 clipped to [0, 1]; DataError for another shape or NaN/inf."""
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
@@ -157,7 +155,12 @@ def array_to_image(pixels: np.ndarray, info: ImageInfo | None = None) -> Image.I
         raise DataError(f"expected (H, W, 1) or (H, W, 3) pixels, got shape {list(pixels.shape)}")
     if not np.isfinite(pixels).all():
         raise DataError("the image holds NaN or inf values")
-    pixels = np.clip(pixels, 0, 1)
+    return np.clip(pixels, 0, 1)
+
+
+def array_to_image(pixels: np.ndarray, info: ImageInfo | None = None) -> Image.Image:
+    """(H, W, C) floats in [0, 1] -> a PIL image; with ``info``: its bit depth and alpha (resized to fit)."""
+    pixels = _checked(pixels)
     if info is not None and info.bits == 16 and pixels.shape[2] == 1 and info.alpha is None:  # Pillow has no 16-bit LA
         image = Image.fromarray(np.rint(pixels[..., 0] * 65535).astype(np.uint16))  # mode I;16
     else:
@@ -177,16 +180,12 @@ def encode_image(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> byt
     if fmt is None:
         raise ConfigError(f"output suffix {suffix or '(none)'!r}; expected one of {', '.join(formats)}")
     if fmt == "PNG" and info is not None and info.bits == 16:
-        pixels = np.asarray(pixels, dtype=np.float32)
-        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
-        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or not np.isfinite(pixels).all():
-            array_to_image(pixels, info)  # raises the DataError that names what is wrong
-        return _encode_png16(np.clip(pixels, 0, 1), info)
+        return _encode_png16(_checked(pixels), info)
     if fmt not in ("PNG", "TIFF") and info is not None and info.bits == 16:
         info = replace(info, bits=8)  # JPEG, WebP and BMP hold 8 bits: Pillow would clip 16-bit samples at 255
     image = array_to_image(pixels, info)
     if fmt in ("JPEG", "BMP") and image.mode not in ("L", "RGB"):
-        image = image.convert("RGB" if image.mode in ("RGBA", "I;16") and pixels.shape[-1] == 3 else "L")
+        image = image.convert("RGB" if image.mode == "RGBA" else "L")  # drops alpha (16-bit inputs are 8-bit here)
     buf = io.BytesIO()
     image.save(buf, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
     return buf.getvalue()
